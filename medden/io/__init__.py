@@ -1,0 +1,1 @@
+"""Medical image input/output: DICOM, NIfTI and raster formats."""

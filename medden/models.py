@@ -1,0 +1,99 @@
+"""The Denoiser contract: learned networks and classical filters alike.
+
+Every model plugin subclasses :class:`Denoiser`, an :class:`torch.nn.Module` mapping a noisy
+batch ``(B, C, *spatial)`` in [0, 1] to a denoised batch of the same shape and dtype.
+Networks whose architecture needs sizes divisible by ``2**k`` set :attr:`size_multiple`
+and implement :meth:`denoise`; :meth:`forward` pads (reflect) and crops back, so any size
+works.  Classical filters subclass :class:`ClassicalDenoiser` and implement
+:meth:`ClassicalDenoiser.filter_image` on one numpy image.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from medden.spec import Spec
+
+__all__ = ["Denoiser", "ClassicalDenoiser", "pad_to_multiple"]
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, list[int]]:
+    """Pad the spatial dims of ``x`` (``(B, C, *spatial)``) up to a multiple of ``multiple``.
+
+    Returns the padded tensor and the original spatial size.  Uses reflection where the
+    image is large enough and replication otherwise.
+    """
+    size = list(x.shape[2:])
+    pads: list[int] = []
+    for s in reversed(size):
+        pads += [0, (multiple - s % multiple) % multiple]
+    if not any(pads):
+        return x, size
+    mode = "reflect" if all(p < s for p, s in zip(pads[1::2], reversed(size), strict=True)) \
+        else "replicate"
+    return F.pad(x, pads, mode=mode), size
+
+
+class Denoiser(nn.Module):
+    """Base class of all denoisers.
+
+    Class attributes declare what a model supports; the registry, CLI, training and
+    benchmark code read them.
+    """
+
+    #: Spatial dimensionalities the model supports (2 and/or 3).
+    spatial_dims: ClassVar[tuple[int, ...]] = (2,)
+    #: Channel counts supported (``None`` = any).
+    channels: ClassVar[tuple[int, ...] | None] = (1, 3)
+    #: Learned (trainable) model, or classical filter.
+    learned: ClassVar[bool] = True
+    #: Whether :meth:`forward` accepts a per-pixel noise-level map.
+    accepts_noise_map: ClassVar[bool] = False
+    #: Spatial sizes must be multiples of this (handled by padding in :meth:`forward`).
+    size_multiple: int = 1
+    #: The SPEC the instance was built from (set by the registry).
+    spec: Spec | None = None
+
+    def denoise(self, x: torch.Tensor) -> torch.Tensor:
+        """Denoise a batch whose spatial sizes are multiples of :attr:`size_multiple`."""
+        raise NotImplementedError(f"{type(self).__name__} must implement denoise or forward")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Denoise ``x`` of any spatial size (padded internally, cropped back)."""
+        if self.size_multiple <= 1:
+            return self.denoise(x)
+        padded, size = pad_to_multiple(x, self.size_multiple)
+        out = self.denoise(padded)
+        if len(size) == 2:
+            return out[..., : size[0], : size[1]]
+        return out[..., : size[0], : size[1], : size[2]]
+
+
+class ClassicalDenoiser(Denoiser):
+    """A filter with no learned weights, run image by image on numpy arrays.
+
+    Subclasses implement :meth:`filter_image` and may declare :attr:`tuning_grid`, the
+    parameter values tried by per-image oracle tuning in benchmarks.
+    """
+
+    learned: ClassVar[bool] = False
+    spatial_dims: ClassVar[tuple[int, ...]] = (2, 3)
+    channels: ClassVar[tuple[int, ...] | None] = None
+    #: Parameter name -> candidate values for oracle tuning.
+    tuning_grid: ClassVar[dict[str, list[Any]]] = {}
+
+    @abstractmethod
+    def filter_image(self, image: np.ndarray) -> np.ndarray:
+        """Filter one image ``(C, *spatial)`` (float32 in about [0, 1]); same shape out."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply :meth:`filter_image` to every image of the batch."""
+        array = x.detach().cpu().numpy().astype(np.float32, copy=False)
+        out = np.stack([np.asarray(self.filter_image(img), dtype=np.float32) for img in array])
+        return torch.from_numpy(out).to(device=x.device, dtype=x.dtype)

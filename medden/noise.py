@@ -1,0 +1,87 @@
+"""The Noise contract: every noise model is a plugin subclassing :class:`Noise`.
+
+Conventions (see DESIGN.md): images are ``torch.float32`` tensors normalised to [0, 1],
+channel-first, ``(C, H, W)`` or ``(C, D, H, W)``; batches add a leading ``B``.  Noise levels
+are on the papers' 0-255 scale (``sigma=25`` means a standard deviation of 25/255).  Every
+draw takes a :class:`torch.Generator`, so the same seed gives the same noise.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import torch
+
+from medden.spec import Spec
+
+__all__ = ["Noise", "as_batch", "make_generator"]
+
+
+def make_generator(seed: int | None = None) -> torch.Generator:
+    """A CPU :class:`torch.Generator`, seeded when ``seed`` is given."""
+    generator = torch.Generator()
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(int(seed))
+    return generator
+
+
+def as_batch(image: torch.Tensor, spatial_dims: tuple[int, ...] = (2, 3)) -> tuple[torch.Tensor, bool]:
+    """Return ``(batch, was_single)`` where ``batch`` is ``(B, C, *spatial)``.
+
+    An input with ``1 + d`` dimensions (``d`` in ``spatial_dims``) is taken as one image.
+    """
+    if image.ndim - 1 in spatial_dims and image.ndim - 2 not in spatial_dims:
+        return image.unsqueeze(0), True
+    if image.ndim - 2 in spatial_dims:
+        return image, False
+    raise ValueError(
+        f"expected (C, *spatial) or (B, C, *spatial) with {spatial_dims} spatial dims, "
+        f"got shape {tuple(image.shape)}"
+    )
+
+
+class Noise(ABC):
+    """Base class of noise models.
+
+    Subclasses implement :meth:`apply` on a batch ``(B, C, *spatial)``; calling the noise
+    also accepts a single image ``(C, *spatial)``.  The output has the input's shape and
+    dtype and may leave [0, 1].  Subclasses document their parameters in a numpy-style
+    ``Parameters`` section: the registry reads it for ``medden list``.
+    """
+
+    #: Spatial dimensionalities supported.
+    spatial_dims: ClassVar[tuple[int, ...]] = (2, 3)
+    #: Channel counts supported (``None`` = any).
+    channels: ClassVar[tuple[int, ...] | None] = None
+    #: The SPEC the instance was built from (set by the registry).
+    spec: Spec | None = None
+
+    @abstractmethod
+    def apply(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Return a noisy copy of ``batch`` (``(B, C, *spatial)``, float, in [0, 1])."""
+
+    def __call__(
+        self, clean: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Add noise to ``clean`` (one image or a batch); same shape and dtype out."""
+        if not torch.is_floating_point(clean):
+            raise TypeError(f"noise expects a floating-point tensor, got {clean.dtype}")
+        batch, single = as_batch(clean, self.spatial_dims)
+        if self.channels is not None and batch.shape[1] not in self.channels:
+            raise ValueError(
+                f"{type(self).__name__} supports {self.channels} channels, got {batch.shape[1]}"
+            )
+        generator = generator if generator is not None else make_generator()
+        noisy = self.apply(batch, generator).to(clean.dtype)
+        if noisy.shape != batch.shape:
+            raise RuntimeError(
+                f"{type(self).__name__} changed the shape {tuple(batch.shape)} -> "
+                f"{tuple(noisy.shape)}"
+            )
+        return noisy[0] if single else noisy
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec or ''})"

@@ -1,0 +1,1 @@
+"""First-party classical denoisers of medden (scikit-image / SciPy / optional bm3d)."""

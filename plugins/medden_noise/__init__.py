@@ -1,0 +1,1 @@
+"""First-party medden plugins: noise models."""

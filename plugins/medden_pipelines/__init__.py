@@ -1,0 +1,1 @@
+"""First-party pipeline plugins of medden."""

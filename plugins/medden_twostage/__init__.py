@@ -1,0 +1,1 @@
+"""First-party medden plugins: two-stage noise-estimation + reconstruction networks."""
