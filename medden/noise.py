@@ -28,17 +28,19 @@ def make_generator(seed: int | None = None) -> torch.Generator:
     return generator
 
 
-def as_batch(image: torch.Tensor, spatial_dims: tuple[int, ...] = (2, 3)) -> tuple[torch.Tensor, bool]:
+def as_batch(image: torch.Tensor) -> tuple[torch.Tensor, bool]:
     """Return ``(batch, was_single)`` where ``batch`` is ``(B, C, *spatial)``.
 
-    An input with ``1 + d`` dimensions (``d`` in ``spatial_dims``) is taken as one image.
+    A 3-D tensor is one 2-D image ``(C, H, W)``; a 4-D tensor is a batch of 2-D images
+    ``(B, C, H, W)``; a 5-D tensor is a batch of volumes.  A single volume is therefore
+    passed as ``(1, C, D, H, W)`` (a 4-D tensor would be ambiguous).
     """
-    if image.ndim - 1 in spatial_dims and image.ndim - 2 not in spatial_dims:
+    if image.ndim == 3:
         return image.unsqueeze(0), True
-    if image.ndim - 2 in spatial_dims:
+    if image.ndim in (4, 5):
         return image, False
     raise ValueError(
-        f"expected (C, *spatial) or (B, C, *spatial) with {spatial_dims} spatial dims, "
+        "expected (C, H, W), (B, C, H, W) or (B, C, D, H, W), "
         f"got shape {tuple(image.shape)}"
     )
 
@@ -47,9 +49,9 @@ class Noise(ABC):
     """Base class of noise models.
 
     Subclasses implement :meth:`apply` on a batch ``(B, C, *spatial)``; calling the noise
-    also accepts a single image ``(C, *spatial)``.  The output has the input's shape and
-    dtype and may leave [0, 1].  Subclasses document their parameters in a numpy-style
-    ``Parameters`` section: the registry reads it for ``medden list``.
+    also accepts a single 2-D image ``(C, H, W)`` (see :func:`as_batch`).  The output has
+    the input's shape and dtype and may leave [0, 1].  Subclasses document their
+    parameters in a numpy-style ``Parameters`` section: ``medden list`` shows it.
     """
 
     #: Spatial dimensionalities supported.
@@ -69,7 +71,9 @@ class Noise(ABC):
         """Add noise to ``clean`` (one image or a batch); same shape and dtype out."""
         if not torch.is_floating_point(clean):
             raise TypeError(f"noise expects a floating-point tensor, got {clean.dtype}")
-        batch, single = as_batch(clean, self.spatial_dims)
+        batch, single = as_batch(clean)
+        if batch.ndim - 2 not in self.spatial_dims:
+            raise ValueError(f"{type(self).__name__} supports {self.spatial_dims}-D images")
         if self.channels is not None and batch.shape[1] not in self.channels:
             raise ValueError(
                 f"{type(self).__name__} supports {self.channels} channels, got {batch.shape[1]}"

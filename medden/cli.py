@@ -1,0 +1,64 @@
+"""The ``medden`` command: one sub-command per module in :mod:`medden.commands`.
+
+Each command module defines ``register(subparsers)`` (adds its parser and sets
+``func=run``) and ``run(args) -> int``.  Usage errors (bad SPEC, unknown plugin, bad value,
+missing file) exit with status 2 and one clear line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from medden import __version__
+from medden.errors import UsageError
+from medden.registry import PluginError
+from medden.spec import SpecError
+
+__all__ = ["main", "build_parser", "COMMANDS"]
+
+#: Sub-command modules under ``medden.commands``, in ``--help`` order.
+COMMANDS = ["list", "noise", "denoise", "evaluate", "demo", "train", "finetune", "benchmark"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (imports only the command modules, not plugins)."""
+    parser = argparse.ArgumentParser(
+        prog="medden",
+        description=(
+            "Denoise medical images (DICOM, NIfTI, PNG/TIFF) with classical filters and "
+            "trained networks; add noise, evaluate, train and benchmark. Plugins register "
+            "noise models, models and pipelines through entry points."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"medden {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"medden.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"medden.commands.{name}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``medden`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, SpecError, PluginError) as exc:
+        print(f"medden {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"medden {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

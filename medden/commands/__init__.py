@@ -1,0 +1,1 @@
+"""Sub-commands of the ``medden`` command line (one module each)."""

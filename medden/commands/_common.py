@@ -1,0 +1,57 @@
+"""Argument helpers shared by several sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+import torch
+
+from medden.noise import make_generator
+from medden.process import Report
+from medden.spec import Spec, load_spec_file, parse_spec
+
+__all__ = ["add_spec_arguments", "spec_from_args", "item_generator", "finish"]
+
+
+def add_spec_arguments(parser: argparse.ArgumentParser, option: str, what: str) -> None:
+    """Add ``--OPTION SPEC`` and ``--spec-file FILE`` (mutually exclusive)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        f"--{option}", metavar="SPEC",
+        help=f"{what}: 'name' or 'name:key=value,...' (see 'medden list')",
+    )
+    group.add_argument(
+        "--spec-file", metavar="FILE", type=Path,
+        help=f"{what} as a JSON/YAML mapping {{name: ..., params: {{...}}}} (nested specs)",
+    )
+
+
+def spec_from_args(args: argparse.Namespace, option: str) -> Spec | None:
+    """The SPEC given by ``--OPTION`` or ``--spec-file``, or None."""
+    if args.spec_file is not None:
+        return load_spec_file(args.spec_file)
+    value = getattr(args, option)
+    return parse_spec(value) if value is not None else None
+
+
+def item_generator(seed: int, key: str) -> torch.Generator:
+    """A generator seeded from ``seed`` and a stable key (e.g. the relative path).
+
+    The same file gets the same noise whatever order files are processed in.
+    """
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return make_generator(int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def finish(report: Report, out: Path, quiet: bool) -> int:
+    """Print the report table, return exit status 0 (all ok) or 1 (some failed)."""
+    if not quiet:
+        print(report.summary_table())
+        print(f"report: {out / 'report.json'}")
+    if report.failed:
+        print(f"{len(report.failed)} input(s) failed; see the report", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,61 @@
+"""Score images against references: pairing by relative path and per-pair metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from medden.intensity import fit_intensity
+from medden.io import scan
+from medden.metrics import compute_all
+from medden.process import read_item
+
+__all__ = ["evaluate_folders", "mean_row"]
+
+
+def mean_row(rows: list[dict]) -> dict:
+    """The column-wise mean of metric rows (``file`` = ``"mean"``); infinities kept."""
+    keys = [k for k in rows[0] if k != "file"]
+    return {"file": "mean", **{k: float(np.mean([r[k] for r in rows])) for k in keys}}
+
+
+def evaluate_folders(
+    reference: Path, test: Path, modality: str | None = None
+) -> tuple[list[dict], list[tuple[str, str]]]:
+    """Metrics for every reference image that has a test image at the same relative path.
+
+    Both images are normalised with the reference's intensity mapping and scored with a
+    data range of 1.
+
+    Returns
+    -------
+    rows : list of dict
+        One row per pair (``file``, ``mse``, ``psnr``, ``ssim``, ``vifp``, and ``delta_e``
+        for RGB) followed by a ``mean`` row.
+    problems : list of (str, str)
+        Reference images that could not be scored, with the reason.
+    """
+    ref_items = {str(i.relpath): i for i in scan(reference).items}
+    test_items = {str(i.relpath): i for i in scan(test).items}
+    rows: list[dict] = []
+    problems: list[tuple[str, str]] = []
+    for key, ref_item in sorted(ref_items.items()):
+        if key not in test_items:
+            problems.append((key, "no test image at this relative path"))
+            continue
+        try:
+            ref = read_item(ref_item)
+            out = read_item(test_items[key])
+            if ref.data.shape != out.data.shape:
+                raise ValueError(f"shapes differ: {ref.data.shape} vs {out.data.shape}")
+            mapping = fit_intensity(ref, modality)
+            scores = compute_all(mapping.normalise(ref.data), mapping.normalise(out.data),
+                                 data_range=1.0)
+        except Exception as exc:  # noqa: BLE001 - report and go on with the other pairs
+            problems.append((key, f"{type(exc).__name__}: {exc}"))
+            continue
+        rows.append({"file": key, **scores})
+    if rows:
+        rows.append(mean_row(rows))
+    return rows, problems
