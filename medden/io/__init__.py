@@ -1,1 +1,96 @@
-"""Medical image input/output: DICOM, NIfTI and raster formats."""
+"""Medical image input/output: DICOM, NIfTI and raster formats.
+
+Read any supported file with :func:`read_image` (or a DICOM series with
+:func:`read_dicom_series`), get a :class:`MedicalImage` (float32, channel-first, original
+units), and write it back in the same format with :func:`write_image`.  :func:`scan` finds
+the images of a folder tree.  See :mod:`medden.io.image` for the data convention and the
+format modules for details.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medden.io.atomic import atomic_write
+from medden.io.detect import detect_format
+from medden.io.dicom import read_dicom_file, read_dicom_series, write_dicom
+from medden.io.image import Format, ImageMeta, MedicalImage
+from medden.io.nifti import read_nifti, write_nifti
+from medden.io.raster import read_raster, write_raster
+from medden.io.scan import ScanItem, ScanResult, scan
+
+__all__ = [
+    "Format",
+    "ImageMeta",
+    "MedicalImage",
+    "ScanItem",
+    "ScanResult",
+    "atomic_write",
+    "detect_format",
+    "read_dicom_series",
+    "read_image",
+    "scan",
+    "write_image",
+]
+
+_READERS = {"dicom": read_dicom_file, "nifti": read_nifti, "raster": read_raster}
+
+
+def read_image(path: Path | str) -> MedicalImage:
+    """Read one file: DICOM (single- or multi-frame), NIfTI (2-D to 4-D), PNG/JPEG/TIFF.
+
+    Raises
+    ------
+    ValueError
+        When the file is not a supported image or its content cannot be decoded (the
+        decoding libraries may also raise ``OSError`` for damaged files).
+    """
+    path = Path(path)
+    kind = detect_format(path)
+    if kind is None:
+        raise ValueError(f"{path}: not a supported image file")
+    return _READERS[kind](path)
+
+
+def write_image(
+    image: MedicalImage,
+    path: Path | str,
+    *,
+    derivation: str = "denoised by medden",
+    series_uid_map: dict[str, str] | None = None,
+) -> list[Path]:
+    """Write ``image`` in the format it was read from; returns the written paths.
+
+    Values are converted back to the stored representation (inverse rescale, rounding
+    for integer types, clipping to the representable range, original dtype).  Every file is
+    written atomically (temporary file in the destination folder, then :func:`os.replace`).
+
+    Parameters
+    ----------
+    image : MedicalImage
+        An image from :func:`read_image` or :func:`read_dicom_series`, ``data`` possibly
+        replaced by an array of the same shape.
+    path : Path
+        Output file; for a DICOM series read from several files, the output *directory*
+        (each instance keeps its original file name).  Parent folders are created.
+    derivation : str
+        DICOM Derivation Description of the new derived instances.
+    series_uid_map : dict, optional
+        DICOM source SeriesInstanceUID -> new one, filled in as needed; pass the same dict
+        to several calls to keep the images of one source series in one new series.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    path = Path(path)
+    fmt = image.meta.format
+    if fmt == "dicom":
+        uid_map = {} if series_uid_map is None else series_uid_map
+        return write_dicom(image, path, derivation=derivation, series_uid_map=uid_map)
+    if fmt == "nifti":
+        return write_nifti(image, path)
+    if fmt == "raster":
+        return write_raster(image, path)
+    raise ValueError(f"unknown image format {fmt!r}")

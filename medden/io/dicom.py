@@ -1,0 +1,352 @@
+"""DICOM files and series with pydicom: read to original units, write derived instances.
+
+Reading
+-------
+* One file holds a single frame (``data (C, H, W)``) or several frames
+  (``data (C, F, H, W)``); a series of single-frame files gives ``(C, D, H, W)`` ordered by
+  ImagePositionPatient along the slice normal, then InstanceNumber.  ``C`` is
+  SamplesPerPixel (3 for RGB).
+* Values are modality values: stored value × RescaleSlope + RescaleIntercept (HU for CT),
+  taken per frame from the Pixel Value Transformation functional group of enhanced
+  multi-frame objects when present.  A Modality LUT Sequence is not applied.
+* MONOCHROME1 images are *not* inverted: ``data`` follows the stored values, and the written
+  file keeps MONOCHROME1, so the file displays exactly as its source did.
+* Compressed transfer syntaxes (JPEG baseline/lossless, JPEG-LS, JPEG 2000, RLE; decoded
+  by the installed pylibjpeg plugins) are decompressed on read.
+  ``meta.extra["decompressed_from"]`` names the source syntax.
+* YCbCr colour (compressed or not) is converted to RGB by pydicom, and the written files
+  say PhotometricInterpretation ``RGB`` accordingly.
+
+Writing
+-------
+Values are converted back per frame (inverse rescale), rounded, clipped to the stored range
+given by BitsStored and PixelRepresentation, and cast to the stored dtype.  Every file
+written is a new derived instance (:func:`medden.io.dicom_derived.derive_instance`); all
+other elements are preserved.  Uncompressed little-endian input keeps its transfer syntax;
+anything else is written as Explicit VR Little Endian.
+
+``meta.extra`` keys: ``datasets`` (pydicom datasets without Pixel Data, in plane order),
+``filenames``, ``layout`` (``"file"``: write to the given path; ``"series"``: the given
+path is a directory receiving one file per instance under its original name), ``rescale``
+(per-plane slope and intercept, shape ``(P, 2)``), ``volume`` (data has a slice axis).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from medden.io._values import check_shape, to_stored
+from medden.io.atomic import atomic_write
+from medden.io.dicom_derived import derive_instance
+from medden.io.image import ImageMeta, MedicalImage
+
+__all__ = ["read_dicom_file", "read_dicom_series", "write_dicom", "probe_dicom", "DicomProbe"]
+
+_PIXEL_DATA = 0x7FE00010
+
+
+@dataclass
+class _Entry:
+    """One read file: its dataset (Pixel Data removed) and stored planes ``(C, F, H, W)``."""
+
+    path: Path
+    ds: Dataset
+    planes: np.ndarray
+    rescale: np.ndarray
+    decompressed_from: str | None
+
+
+def _stored_dtype(ds: Dataset) -> np.dtype:
+    bits = int(ds.BitsAllocated)
+    if bits not in (8, 16, 32):
+        raise ValueError(f"BitsAllocated {bits} is not supported (8, 16 or 32)")
+    return np.dtype(f"{'i' if int(ds.PixelRepresentation) == 1 else 'u'}{bits // 8}")
+
+
+def _stored_limits(ds: Dataset) -> tuple[int, int]:
+    bits = int(ds.BitsStored)
+    if int(ds.PixelRepresentation) == 1:
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1
+
+
+def _transform(item: Dataset | None) -> tuple[float, float] | None:
+    if item is None:
+        return None
+    slope, intercept = item.get("RescaleSlope"), item.get("RescaleIntercept")
+    if slope in (None, "") or intercept in (None, ""):
+        return None
+    return float(slope), float(intercept)
+
+
+def _functional_group(ds: Dataset, sequence: str, index: int) -> Dataset | None:
+    groups = ds.get(sequence)
+    if not groups or len(groups) <= index:
+        return None
+    transform = groups[index].get("PixelValueTransformationSequence")
+    return transform[0] if transform else None
+
+
+def _frame_rescale(ds: Dataset, frames: int) -> np.ndarray:
+    """Slope and intercept of every frame: per-frame group, shared group, top level, identity."""
+    fallback = (
+        _transform(_functional_group(ds, "SharedFunctionalGroupsSequence", 0))
+        or _transform(ds)
+        or (1.0, 0.0)
+    )
+    rows = [
+        _transform(_functional_group(ds, "PerFrameFunctionalGroupsSequence", f)) or fallback
+        for f in range(frames)
+    ]
+    return np.asarray(rows, dtype=np.float64)
+
+
+def _ensure_transfer_syntax(ds: Dataset) -> None:
+    """Give files read without file meta (force=True) the transfer syntax they were read in."""
+    if "TransferSyntaxUID" in ds.file_meta:
+        return
+    implicit, little = ds.original_encoding
+    if implicit:
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    else:
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+
+
+def _read_entry(path: Path) -> _Entry:
+    ds = pydicom.dcmread(path, force=True)
+    if "PixelData" not in ds:
+        raise ValueError(f"{path}: no integer Pixel Data (not an image, or float pixel data)")
+    _ensure_transfer_syntax(ds)
+    dtype = _stored_dtype(ds)
+    syntax = ds.file_meta.TransferSyntaxUID
+    decompressed_from = None
+    if syntax.is_compressed:
+        decompressed_from = syntax.name
+        ds.decompress(generate_instance_uid=False)
+    frames = int(ds.get("NumberOfFrames") or 1)
+    rows, cols, samples = int(ds.Rows), int(ds.Columns), int(ds.SamplesPerPixel)
+    planes = ds.pixel_array.reshape(frames, rows, cols, samples).transpose(3, 0, 1, 2)
+    if samples == 3 and str(ds.PhotometricInterpretation).startswith("YBR"):
+        ds.PhotometricInterpretation = "RGB"  # pixel_array converted YCbCr to RGB
+    del ds.PixelData  # the writer sets new pixel data; frees the decoded buffer
+    return _Entry(path, ds, planes.astype(dtype, copy=False), _frame_rescale(ds, frames),
+                  decompressed_from)
+
+
+def _slice_order(entries: list[_Entry]) -> list[int]:
+    """Indices sorted by position along the slice normal, then InstanceNumber."""
+
+    def instance(ds: Dataset) -> int:
+        value = ds.get("InstanceNumber")
+        return int(value) if value not in (None, "") else 0
+
+    orientation = entries[0].ds.get("ImageOrientationPatient")
+    positions = [e.ds.get("ImagePositionPatient") for e in entries]
+    if orientation and len(orientation) == 6 and all(p and len(p) == 3 for p in positions):
+        cosines = np.asarray(orientation, dtype=np.float64)
+        normal = np.cross(cosines[:3], cosines[3:])
+        keys = [
+            (float(normal @ np.asarray(p, dtype=np.float64)), instance(e.ds))
+            for p, e in zip(positions, entries, strict=True)
+        ]
+    else:
+        keys = [(0.0, instance(e.ds)) for e in entries]
+    return sorted(range(len(entries)), key=keys.__getitem__)
+
+
+def _image(entries: list[_Entry], layout: str) -> MedicalImage:
+    planes = np.concatenate([e.planes for e in entries], axis=1)
+    rescale = np.concatenate([e.rescale for e in entries], axis=0)
+    data = np.empty(planes.shape, dtype=np.float32)
+    for p, (slope, intercept) in enumerate(rescale):
+        data[:, p] = planes[:, p] * slope + intercept
+    ends = []
+    for entry in entries:
+        low, high = _stored_limits(entry.ds)
+        ends.append(entry.rescale @ np.array([[low, high], [1.0, 1.0]]))
+    ends = np.concatenate(ends)
+    volume = planes.shape[1] > 1
+    extra = {
+        "datasets": [e.ds for e in entries],
+        "filenames": [e.path.name for e in entries],
+        "layout": layout,
+        "rescale": rescale,
+        "volume": volume,
+    }
+    decompressed = sorted({e.decompressed_from for e in entries if e.decompressed_from})
+    if decompressed:
+        extra["decompressed_from"] = ", ".join(decompressed)
+    first = entries[0].ds
+    meta = ImageMeta(
+        source=entries[0].path,
+        format="dicom",
+        original_dtype=planes.dtype,
+        modality=str(first.get("Modality") or "") or None,
+        value_range=(float(ends.min()), float(ends.max())),
+        extra=extra,
+    )
+    return MedicalImage(data if volume else data[:, 0], meta)
+
+
+def read_dicom_file(path: Path) -> MedicalImage:
+    """Read one DICOM file (single- or multi-frame); it is written back to a file path."""
+    return _image([_read_entry(Path(path))], "file")
+
+
+def read_dicom_series(paths: list[Path]) -> MedicalImage:
+    """Read the single-frame files of one series as a volume ``(C, D, H, W)``.
+
+    Files are ordered by ImagePositionPatient projected on the slice normal (from
+    ImageOrientationPatient), then InstanceNumber; by InstanceNumber alone when geometry is
+    missing.  The image is written back into a directory, one file per instance under its
+    original name.  A single path is read as :func:`read_dicom_file` reads it.
+
+    Raises
+    ------
+    ValueError
+        When the files are of different series, sizes or stored types, or a file of several
+        holds more than one frame.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("read_dicom_series needs at least one file")
+    if len(paths) == 1:
+        return read_dicom_file(paths[0])
+    entries = [_read_entry(p) for p in paths]
+    first = entries[0]
+    for entry in entries[1:]:
+        if entry.ds.get("SeriesInstanceUID") != first.ds.get("SeriesInstanceUID"):
+            raise ValueError(f"{entry.path} and {first.path} belong to different series")
+        if entry.planes.shape[1] != 1:
+            raise ValueError(f"{entry.path}: a multi-frame file cannot be part of a series")
+        if entry.planes.shape != first.planes.shape or entry.planes.dtype != first.planes.dtype:
+            raise ValueError(
+                f"{entry.path}: image size or stored type differs from {first.path} "
+                f"({entry.planes.shape[::2]} {entry.planes.dtype} vs "
+                f"{first.planes.shape[::2]} {first.planes.dtype})"
+            )
+    if first.planes.shape[1] != 1:
+        raise ValueError(f"{first.path}: a multi-frame file cannot be part of a series")
+    return _image([entries[i] for i in _slice_order(entries)], "series")
+
+
+def _pixel_bytes(ds: Dataset, stored: np.ndarray) -> bytes:
+    """Encode stored planes ``(C, F, H, W)`` in the dataset's layout, little endian."""
+    if int(ds.get("PlanarConfiguration") or 0) == 1:
+        ordered = stored.transpose(1, 0, 2, 3)
+    else:
+        ordered = stored.transpose(1, 2, 3, 0)
+    raw = np.ascontiguousarray(ordered, dtype=stored.dtype.newbyteorder("<")).tobytes()
+    return raw + b"\0" if len(raw) % 2 else raw
+
+
+def write_dicom(
+    image: MedicalImage, path: Path, *, derivation: str, series_uid_map: dict[str, str]
+) -> list[Path]:
+    """Write ``image`` as derived DICOM instance(s); returns the written paths.
+
+    ``path`` is the output file for an image read from one file, and the output directory
+    for a series (files keep their original names).  Each file is written atomically.
+    """
+    extra = image.meta.extra
+    datasets: list[Dataset] = extra["datasets"]
+    rescale: np.ndarray = extra["rescale"]
+    first = datasets[0]
+    shape = (int(first.SamplesPerPixel), rescale.shape[0], int(first.Rows), int(first.Columns))
+    data = np.asarray(image.data)
+    if extra["volume"]:
+        check_shape(data, shape, "DICOM")
+    else:
+        check_shape(data, shape[:1] + shape[2:], "DICOM")
+        data = data[:, None]
+    names = extra["filenames"]
+    if extra["layout"] == "file":
+        targets = [Path(path)]
+    elif len(set(names)) == len(names):
+        targets = [Path(path) / name for name in names]
+    else:
+        raise ValueError("the series' files share file names; they cannot go into one folder")
+    per_file = shape[1] // len(datasets)
+    written = []
+    for index, (ds, target) in enumerate(zip(datasets, targets, strict=True)):
+        span = slice(index * per_file, (index + 1) * per_file)
+        dtype, (low, high) = _stored_dtype(ds), _stored_limits(ds)
+        block = data[:, span]
+        stored = np.empty(block.shape, dtype=dtype)
+        for p, (slope, intercept) in enumerate(rescale[span]):
+            stored[:, p] = to_stored(block[:, p], dtype, low, high, slope=slope,
+                                     intercept=intercept)
+        out = derive_instance(ds, derivation=derivation, series_uid_map=series_uid_map)
+        out.PixelData = _pixel_bytes(ds, stored)
+        out["PixelData"].VR = "OB" if dtype.itemsize == 1 else "OW"
+        with atomic_write(target) as handle:
+            pydicom.dcmwrite(handle, out, enforce_file_format=True)
+        written.append(target)
+    return written
+
+
+@dataclass(frozen=True)
+class DicomProbe:
+    """What :func:`medden.io.scan` needs to group a DICOM file without decoding pixels.
+
+    Attributes
+    ----------
+    series_uid : str or None
+        SeriesInstanceUID.
+    stack_key : tuple or None
+        Files with equal keys are slices of one volume; ``None`` for files that stand alone
+        (multi-frame files, images without patient geometry such as radiographs).
+    """
+
+    series_uid: str | None
+    stack_key: tuple | None
+
+
+def probe_dicom(path: Path) -> DicomProbe:
+    """Check a DICOM file's header and pixel data length; group it for scanning.
+
+    Raises
+    ------
+    ValueError
+        With the reason when the file holds no image or its pixel data is truncated.
+    """
+    path = Path(path)
+    with open(path, "rb") as handle:
+        ds = pydicom.dcmread(handle, force=True, stop_before_pixels=True)
+        start = handle.tell()
+        tag = handle.read(4)
+    if "Rows" not in ds or "Columns" not in ds:
+        raise ValueError("DICOM object without an image (no Rows/Columns), e.g. a report")
+    implicit, little = ds.original_encoding
+    order = "little" if little in (None, True) else "big"
+    if len(tag) < 4 or (int.from_bytes(tag[:2], order) << 16) + int.from_bytes(
+        tag[2:], order
+    ) != _PIXEL_DATA:
+        raise ValueError("DICOM file without integer Pixel Data")
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    frames = int(ds.get("NumberOfFrames") or 1)
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    samples = int(ds.get("SamplesPerPixel") or 1)
+    if syntax is None or not (syntax.is_compressed or syntax.is_deflated):
+        needed = -(-rows * cols * samples * frames * int(ds.BitsAllocated) // 8)
+        available = path.stat().st_size - start - (8 if implicit else 12)
+        if available < needed:
+            raise ValueError(
+                f"truncated DICOM: pixel data needs {needed} bytes, the file holds {available}"
+            )
+    series_uid = str(ds.get("SeriesInstanceUID") or "") or None
+    position, orientation = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
+    if frames > 1 or series_uid is None or not position or not orientation:
+        return DicomProbe(series_uid, None)
+    key = (
+        series_uid, rows, cols, samples,
+        tuple(round(float(v), 4) for v in orientation),
+        str(ds.get("EchoNumbers", "")), str(ds.get("TemporalPositionIdentifier", "")),
+    )
+    return DicomProbe(series_uid, key)

@@ -1,0 +1,124 @@
+"""Find the images under a folder (or a single file) and group DICOM files into series."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from medden.io.detect import detect_format
+from medden.io.dicom import probe_dicom
+from medden.io.nifti import probe_nifti
+from medden.io.raster import probe_raster
+
+__all__ = ["ScanItem", "ScanResult", "scan"]
+
+_NOT_AN_IMAGE = (
+    "not a supported image (DICOM is recognised by content; NIfTI by .nii/.nii.gz; "
+    "rasters by .png/.jpg/.jpeg/.tif/.tiff)"
+)
+
+
+@dataclass(frozen=True)
+class ScanItem:
+    """One unit of work: a DICOM series (or single DICOM file), a NIfTI file or a raster.
+
+    Attributes
+    ----------
+    kind : {"dicom_series", "nifti", "raster"}
+        How to read it: ``read_dicom_series(paths)`` or ``read_image(paths[0])``.
+    paths : list of Path
+        The files (several only for a DICOM series of single-frame slices).
+    relpath : Path
+        Where the item sits relative to the scanned root, for mirroring the tree: the file's
+        relative path, or for a series of several files the folder holding them (their
+        deepest common folder when they are spread over several).
+    series_uid : str or None
+        SeriesInstanceUID of DICOM items.
+    """
+
+    kind: Literal["dicom_series", "nifti", "raster"]
+    paths: list[Path]
+    relpath: Path
+    series_uid: str | None = None
+
+
+@dataclass
+class ScanResult:
+    """What :func:`scan` found.
+
+    Attributes
+    ----------
+    items : list of ScanItem
+        Readable images, sorted by relative path.
+    skipped : list of (Path, str)
+        Files that are not images or cannot be read, with the reason.
+    """
+
+    items: list[ScanItem] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _files(root: Path) -> list[Path]:
+    """Regular files under ``root``, sorted; hidden files and folders (``.name``) ignored."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(folder) / n for n in sorted(names) if not n.startswith(".")]
+    return found
+
+
+def _series_item(paths: list[Path], base: Path, series_uid: str | None) -> ScanItem:
+    if len(paths) == 1:
+        relpath = paths[0].relative_to(base)
+    else:
+        relpath = Path(os.path.commonpath([p.parent for p in paths])).relative_to(base)
+    return ScanItem("dicom_series", paths, relpath, series_uid)
+
+
+def scan(root: Path | str) -> ScanResult:
+    """Recursively find images under ``root`` (a folder, or one file).
+
+    DICOM files are recognised by content and grouped into volumes by SeriesInstanceUID
+    (and image size and orientation, so a localizer sharing the series stays apart); files
+    without patient geometry (radiographs) and multi-frame files are items of their own.
+    Files that are not images, and images that cannot be read (truncated DICOM pixel data,
+    corrupt headers), are listed in ``skipped`` with the reason instead of raising.
+    Hidden files and folders are ignored.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``root`` does not exist.
+    """
+    root = Path(root)
+    if root.is_file():
+        files, base = [root], root.parent
+    elif root.is_dir():
+        files, base = _files(root), root
+    else:
+        raise FileNotFoundError(f"'{root}' does not exist")
+    result = ScanResult()
+    stacks: dict[tuple, list[Path]] = defaultdict(list)
+    for path in files:
+        try:
+            kind = detect_format(path)
+            if kind is None:
+                result.skipped.append((path, _NOT_AN_IMAGE))
+            elif kind == "dicom":
+                probe = probe_dicom(path)
+                if probe.stack_key is None:
+                    result.items.append(_series_item([path], base, probe.series_uid))
+                else:
+                    stacks[probe.stack_key].append(path)
+            else:
+                (probe_nifti if kind == "nifti" else probe_raster)(path)
+                result.items.append(ScanItem(kind, [path], path.relative_to(base)))
+        except Exception as exc:  # noqa: BLE001 - a bad file is reported, never fatal
+            result.skipped.append((path, f"unreadable: {type(exc).__name__}: {exc}"))
+    for key, paths in stacks.items():
+        result.items.append(_series_item(paths, base, key[0]))
+    result.items.sort(key=lambda item: (str(item.relpath), str(item.paths[0])))
+    return result
