@@ -50,7 +50,7 @@ class BM3DFilter(ClassicalDenoiser):
     """
 
     tuning_grid: ClassVar[dict[str, list[Any]]] = {
-        "sigma": [None, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0],
+        "sigma": [None, 10.0, 15.0, 20.0, 25.0, 35.0, 50.0],
     }
 
     def __init__(
