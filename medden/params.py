@@ -73,15 +73,15 @@ def _docstring_help(cls: type) -> dict[str, str]:
     if not match:
         return {}
     helps: dict[str, str] = {}
-    current: str | None = None
+    current: list[str] = []  # names on the last "a, b : type" line share its description
     for line in match.group(1).splitlines():
         if line and not line.startswith(" "):
-            current = line.split(":")[0].strip()
-            for name in current.split(","):
-                helps.setdefault(name.strip(), "")
-            current = current.split(",")[0].strip()
-        elif current and line.strip():
-            helps[current] = (helps[current] + " " + line.strip()).strip()
+            current = [name.strip() for name in line.split(":")[0].split(",")]
+            for name in current:
+                helps.setdefault(name, "")
+        elif line.strip():
+            for name in current:
+                helps[name] = (helps[name] + " " + line.strip()).strip()
     return helps
 
 
@@ -159,13 +159,12 @@ def coerce(value: Any, annotation: Any, name: str = "value") -> Any:
             items = [t for t in split_top_level(text, "|") if t.strip()] if text else []
         if not isinstance(items, list | tuple):
             items = [items]
-        item_type = args[0] if args else Any
-        converted = [coerce(item, item_type, name) for item in items]
         if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(converted) != len(args):
+            if len(items) != len(args):
                 raise SpecError(f"parameter '{name}' needs {len(args)} values, got {value!r}")
-            converted = [coerce(v, a, name) for v, a in zip(converted, args, strict=True)]
-        return origin(converted)
+            return tuple(coerce(v, a, name) for v, a in zip(items, args, strict=True))
+        item_type = args[0] if args else Any
+        return origin(coerce(item, item_type, name) for item in items)
     if annotation is Spec:
         try:
             return parse_spec(value)

@@ -201,6 +201,8 @@ class Registry:
         """``(state, detail)`` for listing: state is ``ok``, ``broken`` or ``duplicate``."""
         try:
             cls = self.load(name)
+        except UnknownPluginError:
+            raise
         except DuplicatePluginError as exc:
             return "duplicate", str(exc)
         except PluginError:
@@ -227,13 +229,20 @@ class Registry:
         ------
         SpecError
             When the spec is malformed, names an unknown plugin, or gives an unknown
-            parameter or a value of the wrong type.
+            parameter or a value of the wrong type, or the plugin rejects a value
+            (its ``ValueError``, reworded to name the plugin).
         """
         spec = parse_spec(spec)
         cls = self.load(spec.name)
-        kwargs = build_kwargs(cls, spec.params, where=f"{self.kind} '{spec.name}'")
+        where = f"{self.kind} '{spec.name}'"
+        kwargs = build_kwargs(cls, spec.params, where=where)
         kwargs.update(overrides)
-        instance = cls(**kwargs)
+        try:
+            instance = cls(**kwargs)
+        except SpecError:
+            raise
+        except ValueError as exc:
+            raise SpecError(f"{where}: {exc}") from exc
         instance.spec = Spec(spec.name, {**spec.params, **overrides})
         return instance
 

@@ -97,9 +97,21 @@ def split_top_level(text: str, separator: str) -> list[str]:
     return parts
 
 
+def _wrapped(value: str) -> bool:
+    """True when ``value`` is one parenthesised group: ``(a)``, not ``(a)|(b)``."""
+    if not (value.startswith("(") and value.endswith(")")):
+        return False
+    depth = 0
+    for index, char in enumerate(value):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return index == len(value) - 1
+    return False
+
+
 def _strip_parens(value: str) -> str:
     value = value.strip()
-    while value.startswith("(") and value.endswith(")"):
+    while _wrapped(value):
         value = value[1:-1].strip()
     return value
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -12,7 +13,9 @@ from medden.params import describe_parameters
 from medden.registry import Registry, summary_of
 from medden.spec import Spec, parse_spec
 
-__all__ = ["ConformanceError", "Subject", "resolve", "check_documented", "assert_same"]
+__all__ = ["ConformanceError", "Subject", "resolve", "assert_same"]
+
+T = TypeVar("T")
 
 
 class ConformanceError(AssertionError):
@@ -52,23 +55,55 @@ class Subject:
         if not condition:
             raise self.fail(message)
 
+    def run(self, what: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call the plugin's code; an exception it raises becomes a ConformanceError."""
+        try:
+            return function(*args, **kwargs)
+        except ConformanceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any plugin failure is a broken rule
+            raise self.fail(f"{what}: raised {type(exc).__name__}: {exc}") from exc
+
     def build(self, **overrides: Any) -> Any:
         """A fresh instance with the subject's parameters and ``overrides``."""
         if self.spec is not None:
-            return self.registry.create(self.spec, **overrides)
-        return self.cls(**overrides)
+            return self.run(f"building {self.spec} {overrides or ''}".rstrip(),
+                            self.registry.create, self.spec, **overrides)
+        return self.run(f"building with {overrides or 'defaults'}", self.cls, **overrides)
+
+
+def _check_documented(label: str, cls: type) -> None:
+    """One-line summary; every parameter typed, defaulted and described in the docstring.
+
+    These are what ``medden list NAME`` prints and what lets ``--noise NAME`` /
+    ``--model NAME`` work without parameters.
+    """
+    if not summary_of(cls):
+        raise ConformanceError(f"{label}: the class docstring needs a one-line summary")
+    for param in describe_parameters(cls):
+        where = f"{label}: parameter '{param.name}'"
+        if param.type_name == "any":
+            raise ConformanceError(f"{where} needs a type annotation")
+        if param.required:
+            raise ConformanceError(f"{where} needs a default value")
+        if not param.help:
+            raise ConformanceError(
+                f"{where} is not described in the class docstring's 'Parameters' section")
 
 
 def resolve(target: Any, registry: Registry, base: type) -> Subject:
     """Turn a registry name / SPEC, a plugin class or an instance into a :class:`Subject`.
 
     A name or SPEC is built through ``registry`` (so its entry point is exercised and must
-    load); a class is built with its defaults; an instance is taken as it is.
+    load); a class is built with its defaults; an instance is taken as it is (and rebuilt,
+    when a check needs a fresh one, from the SPEC the registry gave it, else from its class
+    with defaults).  The class's documentation is checked before anything is built.
 
     Raises
     ------
     ConformanceError
-        When the entry is broken or the object is not a subclass of ``base``.
+        When the entry is broken, the object is not a ``base``, its summary or a
+        parameter's type, default or description is missing, or building it fails.
     """
     if isinstance(target, str | Spec | dict):
         spec = parse_spec(target)
@@ -76,33 +111,21 @@ def resolve(target: Any, registry: Registry, base: type) -> Subject:
         state, detail = registry.status(spec.name)
         if state != "ok":
             raise ConformanceError(f"{label}: entry point is {state}: {detail}")
-        instance = registry.create(spec)
-        return Subject(label, type(instance), instance, spec, registry)
-    if inspect.isclass(target):
+        cls = registry.load(spec.name)
+        instance = None
+    elif inspect.isclass(target):
         if not issubclass(target, base):
             raise ConformanceError(f"{target.__qualname__} is not a subclass of {base.__name__}")
-        return Subject(target.__qualname__, target, target(), None, registry)
-    if not isinstance(target, base):
+        cls, label, spec, instance = target, target.__qualname__, None, None
+    elif isinstance(target, base):
+        cls, label, spec, instance = type(target), type(target).__qualname__, target.spec, target
+    else:
         raise ConformanceError(f"{type(target).__qualname__} is not a {base.__name__}")
-    return Subject(type(target).__qualname__, type(target), target, None, registry)
-
-
-def check_documented(subject: Subject) -> None:
-    """One-line summary; every parameter typed, defaulted and described in the docstring.
-
-    These are what ``medden list NAME`` prints and what lets ``--noise NAME`` /
-    ``--model NAME`` work without parameters.
-    """
-    summary = summary_of(subject.cls)
-    subject.expect(bool(summary), "the class docstring needs a one-line summary")
-    for param in describe_parameters(subject.cls):
-        where = f"parameter '{param.name}'"
-        subject.expect(param.type_name != "any", f"{where} needs a type annotation")
-        subject.expect(not param.required, f"{where} needs a default value")
-        subject.expect(
-            bool(param.help),
-            f"{where} is not described in the class docstring's 'Parameters' section",
-        )
+    _check_documented(label, cls)
+    subject = Subject(label, cls, instance, spec, registry)
+    if instance is None:
+        subject.instance = subject.build()
+    return subject
 
 
 def assert_same(subject: Subject, first: torch.Tensor, second: torch.Tensor, what: str,

@@ -1,0 +1,3 @@
+"""medden's conformance fixtures for this plugin's tests."""
+
+pytest_plugins = ["medden.testing"]
