@@ -159,3 +159,13 @@ def test_bm3d_reports_missing_package(monkeypatch):
 def test_bm3d_uses_given_sigma():
     before, after, _ = denoise("bm3d:sigma=1", smooth_image((48, 60), 1))
     assert after - before < 3  # a noise level far too low hardly filters
+
+
+@needs_bm3d
+@pytest.mark.parametrize("channels", [1, 3])
+def test_bm3d_handles_images_smaller_than_its_blocks(channels):
+    clean = torch.full((1, channels, 7, 9), 0.5)
+    noisy = clean + 0.1 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    out = model_registry.create("bm3d:sigma=25")(noisy)
+    assert out.shape == clean.shape
+    assert (out - clean).abs().mean() < (noisy - clean).abs().mean()

@@ -23,6 +23,10 @@ MISSING_BM3D = (
 )
 
 
+#: Smallest image side BM3D works on; smaller images are mirror-padded up to it.
+MIN_SIDE = 16
+
+
 def _import_bm3d() -> ModuleType:
     try:
         import bm3d
@@ -70,6 +74,10 @@ class BM3DFilter(ClassicalDenoiser):
         sigma = noise_level(self.sigma, image)
 
         def filter_2d(image_2d: np.ndarray) -> np.ndarray:
+            height, width = image_2d.shape[-2:]
+            if min(height, width) < MIN_SIDE:  # bm3d needs room for its blocks
+                pad = [(0, 0), (0, max(0, MIN_SIDE - height)), (0, max(0, MIN_SIDE - width))]
+                return filter_2d(np.pad(image_2d, pad, mode="symmetric"))[:, :height, :width]
             if image_2d.shape[0] == 3:
                 rgb = np.moveaxis(image_2d.astype(np.float64), 0, -1)
                 return np.moveaxis(bm3d.bm3d_rgb(rgb, sigma, profile=self.profile), -1, 0)
