@@ -1,76 +1,177 @@
 """Run a denoiser on one image of any size: slices batched, big images tiled.
 
-2-D models see volumes as batches of slices; 3-D models see whole volumes.  Learned models
-run through MONAI's :class:`~monai.inferers.SlidingWindowInferer` (overlapping tiles,
-Gaussian blending), so peak memory is bounded by the tile size, not the image size.
+Volumes go to models that support 2-D images as batches of slices, and to 3-D-only models
+whole.  A learned model never sees more than one tile's worth of pixels per call
+(``tile**2`` for 2-D, ``tile_3d**3`` for 3-D): slices are batched up to that budget, and an
+image or volume larger than it runs through MONAI's
+:class:`~monai.inferers.SlidingWindowInferer` (overlapping tiles, Gaussian blending), with
+the tiles on the compute device and the stitched result on the CPU.  Activation memory is
+therefore bounded by the tile size whatever the image size; the image itself and the
+blending buffers (a few float32 copies) come on top.  Classical filters get whole slices.
+Channels a model does not accept together (the volumes of a 4-D NIfTI, RGB for a grey
+model) are denoised one at a time.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import torch
-from monai.inferers import SlidingWindowInferer
 from torch import nn
 
-__all__ = ["Denoising"]
+__all__ = ["Denoising", "supported_channels"]
+
+#: Called with the number of slices (2-D images count as one) just finished.
+Progress = Callable[[int], None]
+
+
+def supported_channels(network: nn.Module) -> tuple[int, ...] | None:
+    """Channel counts ``network`` accepts (``None`` = any); pipelines: all of their stages."""
+    stages = getattr(network, "stages", None)
+    if stages is None:
+        return getattr(network, "channels", None)
+    allowed: set[int] | None = None
+    for stage in stages.values():
+        counts = supported_channels(stage)
+        if counts is not None:
+            allowed = set(counts) if allowed is None else allowed & set(counts)
+    return None if allowed is None else tuple(sorted(allowed))
 
 
 class Denoising:
-    """Apply a denoiser (model or pipeline) to ``(C, *spatial)`` images.
+    """Apply a denoiser (model or pipeline) to ``(C, H, W)`` images and ``(C, D, H, W)`` volumes.
 
     Parameters
     ----------
     network : nn.Module
         A :class:`~medden.models.Denoiser` or :class:`~medden.pipeline.Pipeline`.
     tile : int
-        Tile edge for sliding-window inference of learned models (pixels).
+        Tile edge (pixels) of 2-D sliding-window inference for learned models; also sets
+        their pixel budget per call (``tile**2``).
+    tile_3d : int
+        Tile edge (voxels) of 3-D sliding-window inference.
     overlap : float
         Tile overlap fraction.
     slice_batch : int
-        Slices of a volume denoised together by 2-D models.
+        At most this many slices of a volume are denoised together by 2-D models.
+    tile_batch : int
+        Tiles run through the network together (multiplies the budget per call).
     device : str
-        Torch device.
+        Torch device of the network and of the tiles.
     """
 
     def __init__(
         self,
         network: nn.Module,
-        tile: int = 256,
+        tile: int = 512,
+        tile_3d: int = 96,
         overlap: float = 0.25,
         slice_batch: int = 8,
+        tile_batch: int = 1,
         device: str = "cpu",
     ) -> None:
-        self.network = network.to(device).eval()
+        if tile < 16 or tile_3d < 8 or slice_batch < 1 or tile_batch < 1:
+            raise ValueError(f"need tile >= 16, tile_3d >= 8, slice_batch >= 1 and "
+                             f"tile_batch >= 1, got {tile}, {tile_3d}, {slice_batch}, "
+                             f"{tile_batch}")
+        if not 0 <= overlap < 1:
+            raise ValueError(f"overlap must be in [0, 1), got {overlap}")
         self.device = torch.device(device)
-        self.slice_batch = slice_batch
+        self.network = network.to(self.device).eval()
         self.spatial_dims = tuple(getattr(network, "spatial_dims", (2,)))
+        self.channels = supported_channels(network)
         self.learned = bool(getattr(network, "learned", True))
-        self.tile = tile
+        self.tiles = {2: tile, 3: tile_3d}
         self.overlap = overlap
+        self.slice_batch = slice_batch
+        self.tile_batch = tile_batch
 
-    def _inferer(self, dims: int) -> SlidingWindowInferer:
-        return SlidingWindowInferer(
-            roi_size=(self.tile,) * dims, sw_batch_size=4, overlap=self.overlap,
-            mode="gaussian", padding_mode="reflect", progress=False,
-        )
+    def _budget(self, dims: int) -> int:
+        """Pixels (voxels) a learned model gets per call."""
+        return self.tiles[dims] ** dims * self.tile_batch
+
+    def _slices_per_call(self, slice_shape: tuple[int, ...]) -> int:
+        if not self.learned:
+            return self.slice_batch
+        return max(1, min(self.slice_batch, self._budget(2) // math.prod(slice_shape)))
 
     def _run(self, batch: torch.Tensor) -> torch.Tensor:
-        batch = batch.to(self.device)
-        dims = batch.ndim - 2
-        if self.learned and any(s > self.tile for s in batch.shape[2:]):
-            return self._inferer(dims)(batch, self.network)
-        return self.network(batch)
+        """Denoise a CPU batch ``(B, C, *spatial)``; the result is on the CPU."""
+        size = batch.shape[2:]
+        tile = self.tiles[len(size)]
+        if self.learned and math.prod(size) > self._budget(len(size)):
+            # imported here: importing MONAI takes seconds, and only tiling needs it
+            from monai.inferers import SlidingWindowInferer
+
+            inferer = SlidingWindowInferer(
+                roi_size=[min(tile, s) for s in size], sw_batch_size=self.tile_batch,
+                overlap=self.overlap, mode="gaussian", padding_mode="reflect",
+                sw_device=self.device, device=torch.device("cpu"),
+            )
+            return inferer(batch, self.network)
+        return self.network(batch.to(self.device)).cpu()
+
+    def _groups(self, channels: int) -> list[slice]:
+        if self.channels is None or channels in self.channels:
+            return [slice(0, channels)]
+        if 1 in self.channels:
+            return [slice(c, c + 1) for c in range(channels)]
+        raise ValueError(
+            f"the model takes {self.channels} channels, the image has {channels}"
+        )
+
+    def steps(self, shape: tuple[int, ...]) -> int:
+        """Progress units :meth:`__call__` reports for an image of ``shape``."""
+        slices = shape[1] if len(shape) == 4 else 1
+        return slices * len(self._groups(shape[0]))
 
     @torch.inference_mode()
-    def __call__(self, image: torch.Tensor) -> torch.Tensor:
-        """Denoise one image ``(C, H, W)`` or volume ``(C, D, H, W)``; same shape out."""
+    def __call__(
+        self,
+        image: torch.Tensor,
+        *,
+        out: torch.Tensor | None = None,
+        progress: Progress | None = None,
+    ) -> torch.Tensor:
+        """Denoise one image ``(C, H, W)`` or volume ``(C, D, H, W)`` (CPU tensors).
+
+        Parameters
+        ----------
+        image : torch.Tensor
+            Normalised image, float32 in about [0, 1].
+        out : torch.Tensor, optional
+            Where to put the result (same shape); may be ``image`` itself, which saves one
+            copy of a volume: each batch of slices is read before it is overwritten.
+        progress : callable, optional
+            Called with the number of slices finished after each batch (a 2-D image is
+            one slice; channels denoised one at a time count separately, see
+            :meth:`steps`).
+
+        Returns
+        -------
+        torch.Tensor
+            The denoised image, same shape as ``image`` (``out`` when given).
+        """
         dims = image.ndim - 1
-        if dims in self.spatial_dims:
-            return self._run(image.unsqueeze(0))[0].cpu()
-        if dims == 3 and 2 in self.spatial_dims:
-            slices = image.permute(1, 0, 2, 3)  # (D, C, H, W): slices as a batch
-            out = [self._run(slices[i:i + self.slice_batch]).cpu()
-                   for i in range(0, slices.shape[0], self.slice_batch)]
-            return torch.cat(out).permute(1, 0, 2, 3)
-        raise ValueError(
-            f"the model supports {self.spatial_dims}-D images, got a {dims}-D image"
-        )
+        slicewise = dims == 3 and 2 in self.spatial_dims
+        if not slicewise and dims not in self.spatial_dims:
+            raise ValueError(
+                f"the model supports {self.spatial_dims}-D images, got a {dims}-D image"
+            )
+        if out is None:
+            out = torch.empty_like(image)
+        for group in self._groups(image.shape[0]):
+            if slicewise:
+                step = self._slices_per_call(tuple(image.shape[2:]))
+                for start in range(0, image.shape[1], step):
+                    stop = min(start + step, image.shape[1])
+                    batch = image[group, start:stop].transpose(0, 1)  # slices as a batch
+                    out[group, start:stop] = self._run(batch).transpose(0, 1)
+                    if progress is not None:
+                        progress(stop - start)
+            else:
+                out[group] = self._run(image[group].unsqueeze(0))[0]
+                if progress is not None:
+                    progress(image.shape[1] if dims == 3 else 1)
+        return out

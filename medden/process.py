@@ -1,45 +1,121 @@
-"""Run an image-to-image function over a file or folder tree, mirroring it into OUT.
+"""Run an image-to-image operation over a file or folder tree, mirroring it into OUT.
 
 This is the loop behind ``medden noise`` and ``medden denoise``: scan IN, read each image
-(DICOM series, NIfTI, raster), normalise its intensities, apply the function, restore the
-original units and write the same format under OUT at the same relative path.  A bad file
-is recorded with its reason and the batch goes on; the report lists every file.
+(DICOM series, NIfTI, raster), normalise its intensities, apply the operation, restore the
+original units and write the same format under OUT at the same relative path.
+
+Guarantees
+----------
+* Nothing is written inside IN: OUT may not be IN or lie inside it, and no output path may
+  be an input file.
+* Every output file is written under a temporary name and renamed (:mod:`medden.io.atomic`),
+  so an interrupted run leaves complete files or none; temporaries left by a killed run
+  (``.NAME.XXXXXXXX.tmp``) are removed by the next run into the same OUT.
+* Outputs that already exist are an error up-front (before any work), unless
+  ``existing="resume"`` (inputs whose outputs all exist are skipped, the others redone) or
+  ``existing="overwrite"``.
+* A bad input never stops the batch (unless ``strict``): files that are not images are
+  ``skipped``; images that cannot be read, are empty, hold NaN/inf, or fail to process or
+  write are ``failed``, each with its reason.  ``report.json`` lists every input.
+* Memory: one image at a time is normalised and processed in place (temporaries are
+  bounded slabs); ``jobs > 1`` reads up to ``jobs`` inputs ahead and writes up to ``jobs``
+  outputs in the background, each in a thread.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
-from collections.abc import Callable
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import pydicom
 import torch
+from pydicom.uid import generate_uid
 from tqdm import tqdm
 
 from medden.errors import UsageError
-from medden.intensity import fit_intensity
-from medden.io import MedicalImage, ScanItem, read_dicom_series, read_image, scan, write_image
+from medden.intensity import IntensityMap, fit_intensity
+from medden.io import (
+    MedicalImage,
+    ScanItem,
+    detect_format,
+    read_dicom_series,
+    read_image,
+    scan,
+    write_image,
+)
 
-__all__ = ["FileResult", "Report", "process_tree", "check_output_location", "read_item"]
+__all__ = [
+    "Existing",
+    "FileResult",
+    "Operation",
+    "Report",
+    "check_output_location",
+    "expected_outputs",
+    "process_tree",
+    "read_item",
+]
 
-#: A function from a normalised image tensor ``(C, *spatial)`` and its scan item to the result.
-TensorFunction = Callable[[torch.Tensor, ScanItem], torch.Tensor]
+#: What to do with outputs that already exist: refuse, skip complete inputs, or replace.
+Existing = Literal["error", "resume", "overwrite"]
+
+#: Values normalised / checked at a time (bounds temporaries for large volumes).
+_SLAB = 1 << 22
+#: Names :func:`medden.io.atomic.atomic_write` gives its temporary files.
+_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What to do with one image, decided once it has been read.
+
+    Attributes
+    ----------
+    label : str
+        The model / noise applied, recorded per file in the report.
+    apply : callable
+        Maps the normalised ``(C, *spatial)`` float32 tensor to a tensor of the same shape;
+        it may overwrite its input and return it.
+    derivation : str
+        DerivationDescription of written DICOM instances.
+    """
+
+    label: str
+    apply: Callable[[torch.Tensor], torch.Tensor]
+    derivation: str
+
+
+#: Chooses the operation for an image just read (may adjust its metadata, e.g. DICOM
+#: descriptions); raising fails that input only.
+Prepare = Callable[[MedicalImage, ScanItem], Operation]
 
 
 @dataclass
 class FileResult:
-    """What happened to one input (file, or DICOM series)."""
+    """What happened to one input (file, or DICOM series).
+
+    ``input`` is relative to IN (for a series of several files: their folder, the files
+    being listed in ``files``), ``seconds`` the time spent on it (reading, normalising,
+    processing and writing), ``outputs`` are relative to OUT.
+    """
 
     input: str
     status: Literal["ok", "skipped", "failed"]
+    model: str | None = None
     seconds: float = 0.0
     outputs: list[str] = field(default_factory=list)
     reason: str | None = None
     notes: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -48,7 +124,9 @@ class Report:
 
     command: str
     method: str
+    options: dict[str, Any] = field(default_factory=dict)
     results: list[FileResult] = field(default_factory=list)
+    interrupted: bool = False
 
     @property
     def failed(self) -> list[FileResult]:
@@ -67,7 +145,10 @@ class Report:
         payload = {
             "command": self.command,
             "method": self.method,
+            "options": self.options,
+            "interrupted": self.interrupted,
             "counts": self.counts(),
+            "seconds": round(sum(r.seconds for r in self.results), 3),
             "files": [asdict(r) for r in self.results],
         }
         tmp = path.with_name(f".{path.name}.tmp")
@@ -76,129 +157,363 @@ class Report:
 
     def summary_table(self) -> str:
         """A plain-text table of every input (paths only, never patient data)."""
-        rows = [("status", "seconds", "input", "output / reason")]
+        rows = [("status", "seconds", "model", "input", "output / reason")]
         for r in self.results:
             detail = ", ".join(r.outputs) if r.status == "ok" else (r.reason or "")
-            rows.append((r.status, f"{r.seconds:.2f}", r.input, detail))
-        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+            name = f"{r.input} ({len(r.files)} files)" if r.files else r.input
+            rows.append((r.status, f"{r.seconds:.2f}", r.model or "-", name, detail))
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
         lines = [
-            f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}"
+            f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  "
+            f"{row[3]:<{widths[3]}}  {row[4]}"
             for row in rows
         ]
         counts = self.counts()
-        lines.append(
-            f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed"
-        )
+        lines.append(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed")
         return "\n".join(lines)
 
 
 def check_output_location(source: Path, destination: Path) -> None:
-    """Refuse an output location equal to or inside the input (never write inside IN).
+    """Refuse an output folder that is the input folder or inside it.
+
+    For a single input file, OUT may not be the file's own folder (the output would
+    replace the input).
 
     Raises
     ------
     UsageError
-        When ``source`` does not exist or ``destination`` is ``source`` or lies inside it.
+        When ``source`` does not exist or ``destination`` is not allowed.
     """
     if not source.exists():
         raise UsageError(f"input '{source}' does not exist")
     src = source.resolve()
     dst = destination.resolve()
-    root = src if src.is_dir() else src.parent
-    if dst == root or root in dst.parents:
+    if src.is_dir() and (dst == src or src in dst.parents):
         raise UsageError(
             f"output '{destination}' is inside the input '{source}'; choose a folder outside it"
         )
+    if src.is_file() and dst in (src, src.parent):
+        raise UsageError(
+            f"output '{destination}' would replace the input '{source}'; choose another folder"
+        )
+    if dst.exists() and not dst.is_dir():
+        raise UsageError(f"output '{destination}' exists and is not a folder")
 
 
 def read_item(item: ScanItem) -> MedicalImage:
     """Read one scanned item (a DICOM series or a single file)."""
     if item.kind == "dicom_series":
-        if len(item.paths) == 1:
-            return read_image(item.paths[0])
         return read_dicom_series(item.paths)
     return read_image(item.paths[0])
 
 
-def _validate(image: MedicalImage) -> None:
-    if image.data.size == 0 or 0 in image.data.shape:
-        raise ValueError(f"image has no pixels (shape {image.data.shape})")
-    if not np.isfinite(image.data).all():
+def expected_outputs(item: ScanItem, destination: Path) -> list[Path]:
+    """The files :func:`medden.io.write_image` writes for ``item`` under ``destination``."""
+    target = destination / item.relpath
+    if item.kind == "dicom_series" and len(item.paths) > 1:
+        return [target / path.name for path in item.paths]
+    return [target]
+
+
+def _holds_image(path: Path) -> bool:
+    """Whether a file the scan rejected is an image (its rejection is then a failure).
+
+    Unrecognised files and DICOM objects without image dimensions (DICOMDIR, structured
+    reports, presentation states) are not; everything else that looks like an image is.
+    """
+    kind = detect_format(path)
+    if kind != "dicom":
+        return kind is not None
+    try:
+        header = pydicom.dcmread(path, force=True, stop_before_pixels=True,
+                                 specific_tags=["Rows", "Columns"])
+    except Exception:  # noqa: BLE001 - an unparsable DICOM is a corrupt image
+        return True
+    return "Rows" in header and "Columns" in header
+
+
+def _slabs(flat: np.ndarray) -> Iterator[slice]:
+    for start in range(0, flat.size, _SLAB):
+        yield slice(start, start + _SLAB)
+
+
+def _check_values(data: np.ndarray) -> None:
+    if data.size == 0:
+        raise ValueError(f"image has no pixels (shape {data.shape})")
+    flat = data.reshape(-1)
+    if not all(np.isfinite(flat[s]).all() for s in _slabs(flat)):
         raise ValueError("image contains NaN or infinite values")
+
+
+def _map_in_place(data: np.ndarray, function: Callable[[np.ndarray], np.ndarray]) -> None:
+    """Apply an element-wise ``function`` to a contiguous array in place, slab by slab."""
+    flat = data.reshape(-1)
+    for part in _slabs(flat):
+        flat[part] = function(flat[part])
+
+
+def _remove_temporaries(destination: Path, source: Path) -> int:
+    """Delete temporary files an interrupted run left under ``destination`` (not in IN)."""
+    removed = 0
+    source = source.resolve()
+    for folder, dirs, names in os.walk(destination):
+        dirs[:] = [d for d in dirs if (Path(folder) / d).resolve() != source]
+        for name in names:
+            if _TEMPORARY.match(name):
+                (Path(folder) / name).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+@dataclass
+class _Task:
+    index: int
+    item: ScanItem
+    outputs: list[Path]
+    seconds: float = 0.0
+    label: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _series_files(item: ScanItem, root: Path) -> list[str]:
+    return [str(p.relative_to(root)) for p in item.paths] if len(item.paths) > 1 else []
+
+
+def _plan(
+    items: list[ScanItem], source: Path, destination: Path, existing: Existing,
+) -> tuple[list[_Task], dict[int, FileResult]]:
+    """Decide which items to process; results for those that need no work (or cannot run)."""
+    root = source if source.is_dir() else source.parent
+    inputs = {p.resolve() for item in items for p in item.paths}
+    tasks: list[_Task] = []
+    done: dict[int, FileResult] = {}
+    claimed: dict[Path, str] = {}
+    conflicts = []
+    for index, item in enumerate(items):
+        label = str(item.relpath)
+        files = _series_files(item, root)
+        outputs = expected_outputs(item, destination)
+        clash = next((claimed[o] for o in outputs if o in claimed), None)
+        if any(o.resolve() in inputs for o in outputs):
+            raise UsageError(f"writing '{label}' into '{destination}' would replace an "
+                             f"input file of '{source}'; choose another output folder")
+        if clash is not None:
+            done[index] = FileResult(label, "failed", files=files,
+                                     reason=f"its output path is also the output of {clash}")
+            continue
+        claimed.update(dict.fromkeys(outputs, label))
+        present = [o for o in outputs if o.exists()]
+        if present and existing == "error":
+            conflicts.append(label)
+        elif present and existing == "resume" and len(present) == len(outputs):
+            done[index] = FileResult(
+                label, "skipped", outputs=[str(o.relative_to(destination)) for o in outputs],
+                reason="output already complete (--resume)", files=files,
+            )
+            continue
+        tasks.append(_Task(index, item, outputs))
+    if conflicts:
+        shown = ", ".join(conflicts[:3]) + (", ..." if len(conflicts) > 3 else "")
+        raise UsageError(
+            f"'{destination}' already holds outputs for {len(conflicts)} input(s) ({shown}); "
+            "pass --resume to skip complete ones or --overwrite to replace them"
+        )
+    return tasks, done
+
+
+class _Inline(Executor):
+    """An executor running each call at submission (``jobs=1``: no threads)."""
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - delivered through the future
+            future.set_exception(exc)
+        return future
+
+
+def _timed(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    return function(*args, **kwargs), time.perf_counter() - start
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _compute(task: _Task, image: MedicalImage, prepare: Prepare,
+             modality: str | None) -> Operation:
+    """Validate, normalise, apply the operation and restore units, in ``image.data``."""
+    data = np.require(image.data, np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
+    _check_values(data)
+    operation = prepare(image, task.item)
+    task.label = operation.label
+    mapping: IntensityMap = fit_intensity(image, modality)
+    _map_in_place(data, mapping.normalise)
+    result = operation.apply(torch.from_numpy(data))
+    out = np.require(result.detach().cpu().numpy(), np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
+    if out.shape != data.shape:
+        raise ValueError(f"{operation.label} changed the image shape from {data.shape} "
+                         f"to {out.shape}")
+    _map_in_place(out, mapping.denormalise)
+    image.data = out
+    if "decompressed_from" in image.meta.extra:
+        task.notes.append(f"decoded from {image.meta.extra['decompressed_from']}, "
+                          "written uncompressed")
+    return operation
+
+
+def _claim_series_uids(image: MedicalImage, series_uids: dict[str, str]) -> None:
+    """Give each source series of a DICOM image its new Series Instance UID now.
+
+    Writer threads then only read ``series_uids``, and images of one source series that
+    the scan split (e.g. a localizer) share one derived series.
+    """
+    if image.meta.format == "dicom":
+        for ds in image.meta.extra["datasets"]:
+            series_uids.setdefault(str(ds.get("SeriesInstanceUID") or ""), generate_uid())
 
 
 def process_tree(
     source: Path,
     destination: Path,
-    function: TensorFunction,
+    prepare: Prepare,
     *,
     command: str,
     method: str,
-    derivation: str,
     modality: str | None = None,
+    existing: Existing = "error",
+    jobs: int = 1,
+    strict: bool = False,
     progress: bool = True,
+    options: dict[str, Any] | None = None,
 ) -> Report:
-    """Apply ``function`` to every image under ``source``, writing under ``destination``.
+    """Apply an operation to every image under ``source``, writing under ``destination``.
 
     Parameters
     ----------
     source : Path
         A file or a folder (scanned recursively).
     destination : Path
-        Output folder; the input tree is mirrored below it.  Must not be inside ``source``.
-    function : callable
-        Maps a normalised ``(C, *spatial)`` float tensor and its scan item to a tensor of
-        the same shape.
+        Output folder; the input tree is mirrored below it (see the module docstring).
+    prepare : callable
+        ``prepare(image, item) -> Operation`` for each image read.
     command, method : str
         Recorded in the report.
-    derivation : str
-        Written into derived DICOM instances (DerivationDescription).
     modality : str, optional
         Overrides the modality used for intensity normalisation.
+    existing : {"error", "resume", "overwrite"}
+        What to do when outputs already exist.
+    jobs : int
+        Threads reading ahead and writing behind (1: everything in this thread).
+    strict : bool
+        Stop at the first failed input (the report still lists what was done).
     progress : bool
-        Show a progress bar.
+        Show a progress bar over inputs.
+    options : dict, optional
+        Run settings recorded in the report.
 
     Returns
     -------
     Report
-        One entry per input, written to ``destination / "report.json"`` as well.
+        One entry per input, also written to ``destination / "report.json"`` (also when the
+        run is interrupted with Ctrl-C, marked ``interrupted``).
+
+    Raises
+    ------
+    UsageError
+        Before any work, for a forbidden output folder or existing outputs.
     """
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {jobs}")
     check_output_location(source, destination)
-    destination.mkdir(parents=True, exist_ok=True)
     found = scan(source)
-    report = Report(command=command, method=method)
     root = source if source.is_dir() else source.parent
+    tasks, done = _plan(found.items, source, destination, existing)
+    destination.mkdir(parents=True, exist_ok=True)
+    removed = _remove_temporaries(destination, source)
+    report = Report(command=command, method=method,
+                    options={**(options or {}), "jobs": jobs, "existing": existing})
+    if removed:
+        report.options["removed_temporaries"] = removed
     for path, reason in found.skipped:
-        report.results.append(FileResult(str(path.relative_to(root)), "skipped", reason=reason))
+        status = "failed" if _holds_image(path) else "skipped"
+        report.results.append(FileResult(str(path.relative_to(root)), status, reason=reason))
+    results = dict(done)
+    if strict and (report.failed or any(r.status == "failed" for r in done.values())):
+        tasks = []  # --strict: a failure found while scanning stops the run before any work
     series_uids: dict[str, str] = {}
-    for item in tqdm(found.items, desc=command, unit="image", disable=not progress):
-        start = time.perf_counter()
-        label = str(item.relpath)
-        try:
-            image = read_item(item)
-            _validate(image)
-            mapping = fit_intensity(image, modality)
-            tensor = torch.from_numpy(mapping.normalise(image.data))
-            with torch.inference_mode():
-                result = function(tensor, item)
-            image.data = mapping.denormalise(result.detach().cpu().numpy())
-            written = write_image(
-                image, destination / item.relpath, derivation=derivation,
-                series_uid_map=series_uids,
-            )
-        except Exception as exc:  # noqa: BLE001 - a bad file never stops the batch
-            report.results.append(
-                FileResult(label, "failed", time.perf_counter() - start,
-                           reason=f"{type(exc).__name__}: {exc}")
-            )
-            continue
-        notes = []
-        if "decompressed_from" in image.meta.extra:
-            notes.append(f"decoded from {image.meta.extra['decompressed_from']}, "
-                         "written uncompressed")
-        report.results.append(
-            FileResult(label, "ok", time.perf_counter() - start,
-                       [str(p.relative_to(destination)) for p in written], notes=notes)
+    bar = tqdm(total=len(tasks), desc=command, unit="image", disable=not progress)
+    readers = ThreadPoolExecutor(jobs, "medden-read") if jobs > 1 else _Inline()
+    writers = ThreadPoolExecutor(jobs, "medden-write") if jobs > 1 else _Inline()
+    backlog = jobs if jobs > 1 else 0
+    reads: deque[tuple[_Task, Future]] = deque()
+    writes: deque[tuple[_Task, Future]] = deque()
+    pending = iter(tasks)
+
+    def record(task: _Task, status: str, reason: str | None = None) -> None:
+        outputs = [str(o.relative_to(destination)) for o in task.outputs] if status == "ok" \
+            else []
+        results[task.index] = FileResult(
+            str(task.item.relpath), status, task.label, round(task.seconds, 3), outputs,
+            reason, task.notes, _series_files(task.item, root),
         )
-    report.write(destination / "report.json")
+        bar.update()
+
+    def read_ahead() -> None:
+        # jobs=1 reads each input only when it is its turn, so one image is in memory
+        while len(reads) < jobs and (task := next(pending, None)) is not None:
+            reads.append((task, readers.submit(_timed, read_item, task.item)))
+
+    def finish_write(task: _Task, future: Future) -> bool:
+        try:
+            _, seconds = future.result()
+        except Exception as exc:  # noqa: BLE001 - reported per input
+            record(task, "failed", f"writing: {_reason(exc)}")
+            return False
+        task.seconds += seconds
+        record(task, "ok")
+        return True
+
+    try:
+        with warnings.catch_warnings():
+            # pydicom warnings quote element values, which may be patient data
+            warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+            ok = True
+            read_ahead()
+            while reads and (ok or not strict):
+                task, future = reads.popleft()
+                if jobs > 1:
+                    read_ahead()
+                try:
+                    image, task.seconds = future.result()
+                    operation, seconds = _timed(_compute, task, image, prepare, modality)
+                    task.seconds += seconds
+                    _claim_series_uids(image, series_uids)
+                except Exception as exc:  # noqa: BLE001 - a bad file never stops the batch
+                    record(task, "failed", _reason(exc))
+                    ok = False
+                else:
+                    writes.append((task, writers.submit(
+                        _timed, write_image, image, destination / task.item.relpath,
+                        derivation=operation.derivation, series_uid_map=series_uids,
+                    )))
+                image = None  # the writer holds it now; free it before the next read
+                while len(writes) > backlog:
+                    ok = finish_write(*writes.popleft()) and ok
+                if jobs == 1:
+                    read_ahead()
+            while writes:
+                ok = finish_write(*writes.popleft()) and ok
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise
+    finally:
+        readers.shutdown(wait=True, cancel_futures=True)
+        writers.shutdown(wait=True)
+        bar.close()
+        report.results += results.values()
+        report.results.sort(key=lambda r: r.input)
+        report.write(destination / "report.json")
     return report

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import torch
 
+from medden.intensity import MODALITIES
 from medden.noise import make_generator
-from medden.process import Report
+from medden.process import Existing, Report
 from medden.spec import Spec, load_spec_file, parse_spec
 
-__all__ = ["add_spec_arguments", "spec_from_args", "item_generator", "finish"]
+__all__ = ["add_spec_arguments", "spec_from_args", "item_generator", "add_tree_arguments",
+           "existing_from_args", "finish"]
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser, option: str, what: str) -> None:
@@ -44,6 +46,32 @@ def item_generator(seed: int, key: str) -> torch.Generator:
     """
     digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
     return make_generator(int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def add_tree_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of commands that mirror IN into OUT (:func:`medden.process.process_tree`)."""
+    parser.add_argument("--modality", type=str.lower, choices=sorted(MODALITIES),
+                        help="intensity normalisation (default: from the DICOM Modality and "
+                             "the stored type)")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true",
+                          help="skip inputs whose outputs are all in OUT already (outputs are "
+                               "written atomically, so an existing file is complete) and redo "
+                               "the others")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace outputs that exist (without --resume or --overwrite, "
+                               "existing outputs are an error before any work)")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop at the first input that fails (exit status 1)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="threads reading inputs ahead and writing outputs behind "
+                             "(default 1)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or table")
+
+
+def existing_from_args(args: argparse.Namespace) -> Existing:
+    """``"resume"``, ``"overwrite"`` or ``"error"`` from ``--resume`` / ``--overwrite``."""
+    return "resume" if args.resume else "overwrite" if args.overwrite else "error"
 
 
 def finish(report: Report, out: Path, quiet: bool) -> int:

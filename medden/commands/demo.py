@@ -6,16 +6,14 @@ import argparse
 import math
 from pathlib import Path
 
-import torch
-
 from medden.commands._common import item_generator
 from medden.errors import UsageError
 from medden.evaluation import evaluate_folders
 from medden.figures import side_by_side
 from medden.infer import Denoising
 from medden.intensity import fit_intensity
-from medden.io import ScanItem, scan
-from medden.process import process_tree, read_item
+from medden.io import MedicalImage, ScanItem, scan
+from medden.process import Operation, process_tree, read_item
 from medden.registry import noise_registry, pipeline_registry
 from medden.spec import parse_spec
 
@@ -70,17 +68,20 @@ def run(args: argparse.Namespace) -> int:
     runner = Denoising(network)
     noisy_dir, denoised_dir = args.out / "noisy", args.out / "denoised"
 
-    def add_noise(image: torch.Tensor, item: ScanItem) -> torch.Tensor:
-        return noise(image.unsqueeze(0), item_generator(args.seed, str(item.relpath)))[0]
+    def add_noise(image: MedicalImage, item: ScanItem) -> Operation:
+        generator = item_generator(args.seed, str(item.relpath))
+        return Operation(args.noise, lambda t: noise(t.unsqueeze(0), generator)[0],
+                         f"synthetic noise ({args.noise})")
 
-    def denoise(image: torch.Tensor, item: ScanItem) -> torch.Tensor:
-        return runner(image)
+    def denoise(image: MedicalImage, item: ScanItem) -> Operation:
+        return Operation(args.model, lambda t: runner(t, out=t),
+                         f"denoised by medden ({args.model})")
 
     reports = [
         process_tree(args.samples, noisy_dir, add_noise, command="noise", method=args.noise,
-                     derivation=f"synthetic noise ({args.noise})", progress=False),
+                     existing="overwrite", progress=False),
         process_tree(noisy_dir, denoised_dir, denoise, command="denoise", method=args.model,
-                     derivation=f"denoised by medden ({args.model})", progress=False),
+                     existing="overwrite", progress=False),
     ]
     scores: dict[str, dict[str, float]] = {}
     lines = []

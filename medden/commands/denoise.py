@@ -3,67 +3,156 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
-from medden.commands._common import finish
+from medden.commands._common import add_tree_arguments, existing_from_args, finish
+from medden.denoisers import (
+    Network,
+    bundle_for_modality,
+    load_bundle,
+    load_trained_checkpoint,
+    network_from_spec,
+)
+from medden.dicom_derive import name_denoiser
 from medden.errors import UsageError
 from medden.infer import Denoising
-from medden.io import ScanItem
-from medden.process import process_tree
-from medden.registry import pipeline_registry
-from medden.spec import parse_spec
+from medden.io import MedicalImage, ScanItem
+from medden.process import Operation, process_tree
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``denoise`` sub-command."""
     parser = subparsers.add_parser(
         "denoise",
-        help="denoise a file or folder of DICOM / NIfTI / PNG / TIFF images",
+        help="denoise a file or folder of DICOM / NIfTI / PNG / JPEG / TIFF images",
         description=(
-            "Denoise every image of IN (file or folder, recursive) and write the results "
-            "under OUT with the same relative paths and formats: DICOM as a new derived "
-            "series (new UIDs, every other tag kept), NIfTI with the same affine and header, "
-            "rasters with the same mode and bit depth. OUT must not be inside IN. A bad file "
-            "is reported and skipped; exit status 1 when any failed. report.json in OUT lists "
-            "every file."
+            "Denoise every image of IN (file or folder, recursive; DICOM recognised by "
+            "content and grouped into series) and write the results under OUT with the same "
+            "relative paths and formats: DICOM as a new derived series (new UIDs, every other "
+            "tag kept), NIfTI with the same affine and header, rasters with the same mode and "
+            "bit depth. OUT must not be inside IN. Every file is written under a temporary "
+            "name and renamed. Files that are not images are skipped; an image that cannot be "
+            "read or denoised fails without stopping the batch. OUT/report.json lists every "
+            "input. Exit status: 0 all succeeded, 1 some failed, 2 usage error. Without "
+            "--bundle/--checkpoint/--model/--pipeline the bundle of each image's modality "
+            "is used: CR/DX/RG -> xray, CT -> ct, MR -> mri, RGB rasters -> multimodal; "
+            "--modality sets it for all images (and their intensity normalisation)."
         ),
     )
     parser.add_argument("input", type=Path, metavar="IN", help="image file or folder")
     parser.add_argument("output", type=Path, metavar="OUT", help="output folder (not inside IN)")
-    choice = parser.add_mutually_exclusive_group(required=True)
-    choice.add_argument("--model", metavar="SPEC", help="a registered model, e.g. 'median:size=3'")
-    choice.add_argument("--pipeline", metavar="SPEC", help="a registered pipeline")
-    parser.add_argument("--modality", help="intensity normalisation: ct, mr, xray, rgb")
-    parser.add_argument("--tile", type=int, default=256,
-                        help="tile size for sliding-window inference (default 256)")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--bundle", metavar="NAME|PATH",
+                        help="a trained bundle: a name (e.g. ct, xray) or a bundle folder")
+    choice.add_argument("--checkpoint", type=Path, metavar="FILE",
+                        help="a medden training checkpoint (or run folder)")
+    choice.add_argument("--model", metavar="SPEC",
+                        help="a registered classical model, e.g. 'median:size=3'")
+    choice.add_argument("--pipeline", metavar="SPEC", help="a registered classical pipeline")
+    add_tree_arguments(parser)
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    parser.add_argument("--tile", type=int, default=512,
+                        help="2-D tile edge of learned models (default 512): images larger "
+                             "than tile² pixels are denoised in overlapping blended tiles, "
+                             "smaller slices are batched up to tile² pixels; bounds memory")
+    parser.add_argument("--tile-3d", type=int, default=96,
+                        help="3-D tile edge of learned 3-D models (default 96)")
+    parser.add_argument("--slice-batch", type=int, default=8,
+                        help="at most this many slices of a volume per call (default 8)")
     parser.set_defaults(func=run)
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise UsageError(f"--device: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available here")
+    return device
+
+
+def _given_network(args: argparse.Namespace) -> Network | None:
+    """The network named on the command line, or None (choose by modality)."""
+    if args.bundle:
+        return load_bundle(args.bundle)
+    if args.checkpoint:
+        return load_trained_checkpoint(args.checkpoint)
+    if args.model:
+        return network_from_spec(args.model, pipeline=False)
+    if args.pipeline:
+        return network_from_spec(args.pipeline, pipeline=True)
+    if args.modality:
+        return load_bundle(bundle_for_modality(args.modality))
+    return None
+
+
+class _Runners:
+    """One :class:`Denoising` for the given network, or per bundle chosen by modality
+    (each loaded once; a bundle that failed to load fails its images without a retry)."""
+
+    def __init__(self, args: argparse.Namespace, given: Network | None) -> None:
+        self.args = args
+        self.given = given
+        self.runners: dict[str, tuple[Network, Denoising]] = {}
+        self.missing: dict[str, UsageError] = {}
+
+    def _network(self, bundle: str) -> Network:
+        if self.given is not None:
+            return self.given
+        if bundle in self.missing:
+            raise self.missing[bundle]
+        try:
+            return load_bundle(bundle)
+        except UsageError as exc:
+            self.missing[bundle] = exc
+            raise
+
+    def __call__(self, image: MedicalImage) -> tuple[Network, Denoising]:
+        bundle = "" if self.given is not None else bundle_for_modality(image.meta.modality)
+        if bundle not in self.runners:
+            network = self._network(bundle)
+            runner = Denoising(network.network, tile=self.args.tile, tile_3d=self.args.tile_3d,
+                               slice_batch=self.args.slice_batch, device=self.args.device)
+            self.runners[bundle] = (network, runner)
+        return self.runners[bundle]
+
+
+def _apply(runner: Denoising, label: str, quiet: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    def apply(image: torch.Tensor) -> torch.Tensor:
+        steps = runner.steps(tuple(image.shape))
+        with tqdm(total=steps, desc=label, unit="slice", leave=False, position=1,
+                  disable=quiet or steps <= 1) as bar:
+            return runner(image, out=image, progress=bar.update)
+
+    return apply
 
 
 def run(args: argparse.Namespace) -> int:
     """Denoise the tree; exit 0 when every image succeeded, 1 when some failed."""
-    if args.model:
-        spec = parse_spec(args.model)
-        network = pipeline_registry.create("single", model=spec)
-    else:
-        spec = parse_spec(args.pipeline)
-        network = pipeline_registry.create(spec)
-    if network.learned:
-        raise UsageError(
-            f"'{spec}' is a learned network and a SPEC carries no trained weights; "
-            "run a trained checkpoint or bundle instead"
-        )
-    runner = Denoising(network, tile=args.tile, device=args.device)
+    if args.tile < 16 or args.tile_3d < 8 or args.slice_batch < 1:
+        raise UsageError("--tile must be at least 16, --tile-3d at least 8, --slice-batch "
+                         "at least 1")
+    args.device = str(_device(args.device))
+    given = _given_network(args)
+    runners = _Runners(args, given)
 
-    def denoise(image: torch.Tensor, item: ScanItem) -> torch.Tensor:
-        return runner(image)
+    def prepare(image: MedicalImage, item: ScanItem) -> Operation:
+        network, runner = runners(image)
+        name_denoiser(image, network.label)
+        return Operation(network.label, _apply(runner, network.label, args.quiet),
+                         derivation=f"denoised by medden ({network.label})")
 
     report = process_tree(
-        args.input, args.output, denoise, command="denoise", method=str(spec),
-        derivation=f"denoised by medden ({spec})", modality=args.modality,
-        progress=not args.quiet,
+        args.input, args.output, prepare, command="denoise",
+        method=given.label if given else "bundle by modality",
+        modality=args.modality, existing=existing_from_args(args), jobs=args.jobs,
+        strict=args.strict, progress=not args.quiet,
+        options={"device": args.device, "tile": args.tile, "tile_3d": args.tile_3d,
+                 "slice_batch": args.slice_batch},
     )
     return finish(report, args.output, args.quiet)

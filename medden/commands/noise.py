@@ -7,10 +7,17 @@ from pathlib import Path
 
 import torch
 
-from medden.commands._common import add_spec_arguments, finish, item_generator, spec_from_args
+from medden.commands._common import (
+    add_spec_arguments,
+    add_tree_arguments,
+    existing_from_args,
+    finish,
+    item_generator,
+    spec_from_args,
+)
 from medden.errors import UsageError
-from medden.io import ScanItem
-from medden.process import process_tree
+from medden.io import MedicalImage, ScanItem
+from medden.process import Operation, process_tree
 from medden.registry import noise_registry
 
 
@@ -32,8 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("output", type=Path, metavar="OUT", help="output folder (not inside IN)")
     add_spec_arguments(parser, "noise", "noise model")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--modality", help="intensity normalisation: ct, mr, xray, rgb")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    add_tree_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -43,14 +49,19 @@ def run(args: argparse.Namespace) -> int:
     if spec is None:
         raise UsageError("give the noise with --noise SPEC or --spec-file FILE")
     noise = noise_registry.create(spec)
+    derivation = f"synthetic noise added by medden ({spec}, seed {args.seed})"
 
-    def add_noise(image: torch.Tensor, item: ScanItem) -> torch.Tensor:
-        batch = image.unsqueeze(0)  # one image or volume as a batch of one
-        return noise(batch, item_generator(args.seed, str(item.relpath)))[0]
+    def prepare(image: MedicalImage, item: ScanItem) -> Operation:
+        generator = item_generator(args.seed, str(item.relpath))
+
+        def add_noise(tensor: torch.Tensor) -> torch.Tensor:
+            return noise(tensor.unsqueeze(0), generator)[0]  # a batch of one
+
+        return Operation(str(spec), add_noise, derivation)
 
     report = process_tree(
-        args.input, args.output, add_noise, command="noise", method=str(spec),
-        derivation=f"synthetic noise added by medden ({spec}, seed {args.seed})",
-        modality=args.modality, progress=not args.quiet,
+        args.input, args.output, prepare, command="noise", method=str(spec),
+        modality=args.modality, existing=existing_from_args(args), jobs=args.jobs,
+        strict=args.strict, progress=not args.quiet,
     )
     return finish(report, args.output, args.quiet)

@@ -1,0 +1,225 @@
+"""Where the network of ``medden denoise`` comes from: a bundle, a checkpoint or a SPEC.
+
+* ``--bundle NAME|PATH``: a MONAI bundle folder (``configs/inference.json``,
+  ``models/model.pt``, ``configs/metadata.json``).  A NAME is looked up as ``NAME`` and
+  ``NAME_denoise`` in every folder of ``$MEDDEN_BUNDLES`` (``os.pathsep``-separated), then
+  in the ``bundles/`` folder of the source checkout.  The network is
+  ``network_def`` of ``inference.json`` (built through its ``_target_``); the weights are
+  ``models/model.pt`` loaded with ``weights_only=True``: a state dict, or a checkpoint
+  holding it under ``"model"`` (what MONAI's ``CheckpointLoader`` accepts too).
+* ``--checkpoint FILE``: a medden training checkpoint (:func:`medden.train.load_checkpoint`).
+* ``--model SPEC`` / ``--pipeline SPEC``: anything registered; learned networks are refused
+  (a SPEC carries no trained weights).
+* none of these: the bundle of the image's modality, :data:`MODALITY_BUNDLES`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from medden.errors import UsageError
+from medden.registry import pipeline_registry
+from medden.spec import Spec, parse_spec
+
+__all__ = [
+    "Network",
+    "MODALITY_BUNDLES",
+    "bundle_for_modality",
+    "bundle_search_path",
+    "find_bundle",
+    "load_bundle",
+    "load_trained_checkpoint",
+    "network_from_spec",
+]
+
+#: DICOM Modality (and ``"RGB"`` for colour rasters) or ``--modality`` value -> bundle NAME.
+MODALITY_BUNDLES = {
+    "CR": "xray", "DX": "xray", "RG": "xray", "CT": "ct", "MR": "mri", "RGB": "multimodal",
+    "ct": "ct", "mr": "mri", "mri": "mri", "rgb": "multimodal",
+    "xray": "xray", "x-ray": "xray", "cr": "xray", "dx": "xray", "dr": "xray", "mg": "xray",
+}
+
+_HOW_TO_CHOOSE = (
+    "choose the denoiser with --bundle NAME|PATH, --checkpoint FILE or --model SPEC, or "
+    "name the modality with --modality ct|mr|xray|rgb"
+)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A denoising network and the name it is reported under.
+
+    Attributes
+    ----------
+    network : nn.Module
+        Maps a normalised batch ``(B, C, *spatial)`` to its denoised version.
+    label : str
+        Written into the report, the DICOM Series/Derivation Description and logs, e.g.
+        ``"median:size=3"`` or ``"bundle ct_denoise 0.1.0"``.
+    """
+
+    network: nn.Module
+    label: str
+
+
+def bundle_for_modality(modality: str | None) -> str:
+    """The bundle NAME for a DICOM Modality, ``"RGB"`` or a ``--modality`` value.
+
+    Raises
+    ------
+    ValueError
+        When ``modality`` is unknown or maps to no bundle, saying how to choose instead.
+    """
+    if modality in MODALITY_BUNDLES:
+        return MODALITY_BUNDLES[modality]
+    what = f"modality {modality!r}" if modality else "an unknown modality"
+    raise ValueError(f"no default denoiser for {what}; {_HOW_TO_CHOOSE}")
+
+
+def bundle_search_path() -> list[Path]:
+    """Folders searched for bundle NAMEs: ``$MEDDEN_BUNDLES``, then the checkout's bundles/."""
+    folders = [Path(p) for p in os.environ.get("MEDDEN_BUNDLES", "").split(os.pathsep) if p]
+    return folders + [Path(__file__).resolve().parents[1] / "bundles"]
+
+
+def find_bundle(name_or_path: str | Path) -> Path:
+    """The bundle folder for a NAME or PATH.
+
+    Raises
+    ------
+    UsageError
+        When no complete bundle is found, listing where it was looked for.
+    """
+    given = Path(name_or_path)
+    if given.is_dir():
+        candidates = [given]
+    elif given.exists() or len(given.parts) > 1:
+        raise UsageError(f"bundle '{name_or_path}' is not a folder")
+    else:
+        candidates = [folder / n for folder in bundle_search_path()
+                      for n in (str(name_or_path), f"{name_or_path}_denoise")]
+    for folder in candidates:
+        if folder.is_dir():
+            missing = [p for p in ("configs/inference.json", "models/model.pt")
+                       if not (folder / p).is_file()]
+            if missing:
+                raise UsageError(
+                    f"bundle '{folder}' is incomplete: no {' and no '.join(missing)} "
+                    "(trained weights are added by 'medden train' / the bundle build)"
+                )
+            return folder
+    looked = ", ".join(str(c) for c in candidates)
+    raise UsageError(
+        f"no bundle '{name_or_path}' (looked in {looked}); no trained bundle is installed "
+        "under that name. Use --model SPEC for a classical filter (e.g. --model "
+        "median:size=3), --checkpoint FILE for a trained checkpoint, or --bundle PATH"
+    )
+
+
+def _bundle_label(folder: Path) -> str:
+    meta_file = folder / "configs" / "metadata.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    name = meta.get("name") or folder.name
+    version = meta.get("version")
+    return f"bundle {name}" + (f" {version}" if version else "")
+
+
+def _bundle_network(folder: Path) -> nn.Module:
+    """``network_def`` of the bundle's ``configs/inference.json``, built."""
+    from monai.bundle import ConfigParser  # importing MONAI takes seconds: only when needed
+
+    parser = ConfigParser()
+    parser.read_config(folder / "configs" / "inference.json")
+    parser["bundle_root"] = str(folder)
+    if "network_def" not in parser.config:
+        raise UsageError(f"bundle '{folder}': configs/inference.json defines no 'network_def'")
+    network = parser.get_parsed_content("network_def")
+    if not isinstance(network, nn.Module):
+        raise UsageError(f"bundle '{folder}': network_def is a {type(network).__name__}, "
+                         "not a torch module")
+    return network
+
+
+def load_bundle(name_or_path: str | Path) -> Network:
+    """Build a bundle's network and load its weights (see the module docstring).
+
+    Raises
+    ------
+    UsageError
+        When the bundle is missing or incomplete, its network cannot be built from
+        ``network_def``, or its weights cannot be read or do not fit the network.
+    """
+    folder = find_bundle(name_or_path)
+    try:
+        network = _bundle_network(folder)
+        weights = torch.load(folder / "models" / "model.pt", map_location="cpu",
+                             weights_only=True)
+        if isinstance(weights, dict) and isinstance(weights.get("model"), dict):
+            weights = weights["model"]
+        network.load_state_dict(weights)
+    except UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to build or load is a bad bundle
+        raise UsageError(f"bundle '{folder}' cannot be loaded: {type(exc).__name__}: "
+                         f"{exc}") from None
+    return Network(network.eval(), _bundle_label(folder))
+
+
+def load_trained_checkpoint(path: str | Path) -> Network:
+    """The pipeline of a medden training checkpoint.
+
+    Raises
+    ------
+    UsageError
+        When the training package is not available or the checkpoint cannot be loaded.
+    """
+    try:
+        load_checkpoint = importlib.import_module("medden.train").load_checkpoint
+    except (ImportError, AttributeError):
+        raise UsageError(
+            "--checkpoint needs medden.train.load_checkpoint, which this installation "
+            "does not provide; use --bundle or --model"
+        ) from None
+    pipeline, info = load_checkpoint(path)
+    spec = _nested_spec(info["pipeline"]) if info.get("pipeline") else "pipeline"
+    given, file = Path(path), Path(info.get("path", path))
+    name = given.name if file == given else f"{given.name}/{file.name}"  # run folder/best.pt
+    return Network(pipeline, f"checkpoint {name} ({spec})")
+
+
+def _nested_spec(value: Any) -> Any:
+    """A SPEC mapping with SPEC mappings as parameter values, as :class:`Spec` all the way
+    down (so that it prints in the short ``name:key=(nested:...)`` form)."""
+    if isinstance(value, dict) and "name" in value:
+        spec = parse_spec(value)
+        return Spec(spec.name, {k: _nested_spec(v) for k, v in spec.params.items()})
+    if isinstance(value, list):
+        return [_nested_spec(v) for v in value]
+    return value
+
+
+def network_from_spec(spec: str | Spec, *, pipeline: bool) -> Network:
+    """A registered model (wrapped in the ``single`` pipeline) or pipeline from its SPEC.
+
+    Raises
+    ------
+    UsageError
+        When the SPEC names a learned network: it would run with random weights.
+    """
+    parsed = parse_spec(spec)
+    network = (pipeline_registry.create(parsed) if pipeline
+               else pipeline_registry.create("single", model=parsed))
+    if network.learned:
+        raise UsageError(
+            f"'{parsed}' is a learned network and a SPEC carries no trained weights; "
+            "run a trained checkpoint (--checkpoint) or bundle (--bundle) instead"
+        )
+    return Network(network, str(parsed))
