@@ -27,17 +27,18 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, list[
     """Pad the spatial dims of ``x`` (``(B, C, *spatial)``) up to a multiple of ``multiple``.
 
     Returns the padded tensor and the original spatial size.  Uses reflection where the
-    image is large enough and replication otherwise.
+    image is large enough and replication otherwise.  TorchScript-compatible.
     """
-    size = list(x.shape[2:])
+    size: list[int] = [int(s) for s in x.shape[2:]]
     pads: list[int] = []
-    for s in reversed(size):
-        pads += [0, (multiple - s % multiple) % multiple]
-    if not any(pads):
+    reflect_ok = True
+    for s in size[::-1]:
+        extra = (multiple - s % multiple) % multiple
+        pads += [0, extra]
+        reflect_ok = reflect_ok and extra < s
+    if sum(pads) == 0:
         return x, size
-    mode = "reflect" if all(p < s for p, s in zip(pads[1::2], reversed(size), strict=True)) \
-        else "replicate"
-    return F.pad(x, pads, mode=mode), size
+    return F.pad(x, pads, mode="reflect" if reflect_ok else "replicate"), size
 
 
 class Denoiser(nn.Module):

@@ -1,0 +1,126 @@
+"""The quality loop: every image under every condition through every denoiser, scored.
+
+Each image gets its noise from a generator seeded by the run's seed, the image key and the
+condition, so the same command gives the same noise (whatever the order or the other
+options), and every denoiser sees the same noisy image.  Denoisers get the noisy image as
+drawn (it may leave [0, 1], as in training); outputs are clipped to [0, 1] -- the range an
+image file stores -- before scoring against the clean image with a data range of 1.
+Networks see the whole image at once (no tiling).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from medden.bench.conditions import Condition
+from medden.bench.data import BenchImage
+from medden.bench.methods import Method
+from medden.bench.oracle import OracleTuner
+from medden.commands._common import item_generator
+from medden.metrics import compute_all
+
+__all__ = ["ORACLE_SUFFIX", "QualityResult", "noisy_image", "score", "run_quality"]
+
+#: Appended to a classical filter's label for its per-image oracle-tuned row.
+ORACLE_SUFFIX = " (oracle)"
+
+#: Metric columns, in the two-stage paper's order (``delta_e`` only for RGB images).
+METRICS = ("psnr", "ssim", "delta_e", "vifp", "mse")
+
+
+def noisy_image(image: BenchImage, condition: Condition, noise: Any, seed: int
+                ) -> torch.Tensor:
+    """The noisy version ``(1, C, H, W)`` of ``image`` under ``condition`` (seeded)."""
+    batch = image.clean.unsqueeze(0)
+    if noise is None:
+        return batch
+    return noise(batch, item_generator(seed, f"{image.key}|{condition.key}"))
+
+
+def score(clean: np.ndarray, output: np.ndarray) -> dict[str, float]:
+    """Metrics of ``output`` (clipped to [0, 1]) against ``clean``; ``delta_e`` NaN if gray."""
+    scores = compute_all(clean, np.clip(output, 0.0, 1.0), data_range=1.0)
+    return {m: float(scores.get(m, math.nan)) for m in METRICS}
+
+
+@dataclass
+class QualityResult:
+    """What the quality loop produced.
+
+    Attributes
+    ----------
+    records : list of dict
+        One row per image, condition and method: ``modality``, ``image``, ``noise``,
+        ``level``, ``condition``, ``model``, ``setting`` (oracle rows), then the metrics.
+    kept : dict
+        For the (image key, condition key) pairs asked for: ``{"noisy": array, label:
+        output, ...}`` with arrays ``(C, H, W)`` clipped to [0, 1].
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    kept: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+def _clipped(batch: torch.Tensor) -> np.ndarray:
+    return np.clip(batch[0].detach().cpu().numpy(), 0.0, 1.0)
+
+
+def run_quality(
+    images: Sequence[BenchImage],
+    conditions: Sequence[Condition],
+    methods: Sequence[Method],
+    tuners: Mapping[str, OracleTuner],
+    seed: int,
+    keep: Collection[tuple[str, str]] = (),
+    progress: bool = True,
+) -> QualityResult:
+    """Score every scored method (and oracle-tuned filter) on every image and condition.
+
+    Parameters
+    ----------
+    images, conditions, methods
+        What to run; methods that are not :attr:`~medden.bench.methods.Method.scored` are
+        left out.
+    tuners : mapping of str to OracleTuner
+        Oracle tuning by method label; adds a ``label (oracle)`` row per filter.
+    seed : int
+        Noise seed.
+    keep : collection of (image key, condition key)
+        Pairs whose noisy image and outputs are kept (for the qualitative figures).
+    progress : bool
+        Show a progress bar (with the estimated time left).
+    """
+    result = QualityResult()
+    scored = [m for m in methods if m.scored]
+    noises = {c.key: c.build() for c in conditions}
+    steps = tqdm(total=len(images) * len(conditions), desc="benchmark", unit="image",
+                 disable=not progress)
+    with steps, torch.inference_mode():
+        for image in images:
+            clean = image.clean.numpy()
+            for condition in conditions:
+                noisy = noisy_image(image, condition, noises[condition.key], seed)
+                outputs: dict[str, tuple[np.ndarray, str]] = {}
+                for method in scored:
+                    outputs[method.label] = (_clipped(method.network(noisy)), "")
+                    if method.label in tuners:
+                        best, setting = tuners[method.label].best(noisy, clean)
+                        outputs[method.label + ORACLE_SUFFIX] = (_clipped(best), setting)
+                base = {"modality": image.modality, "image": image.key,
+                        "noise": condition.noise, "level": condition.level,
+                        "condition": condition.key}
+                for label, (output, setting) in outputs.items():
+                    result.records.append({**base, "model": label, "setting": setting,
+                                           **score(clean, output)})
+                if (image.key, condition.key) in keep:
+                    result.kept[image.key, condition.key] = {
+                        "noisy": _clipped(noisy), **{k: v[0] for k, v in outputs.items()}}
+                steps.update()
+    return result

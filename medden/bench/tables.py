@@ -1,0 +1,172 @@
+"""Benchmark tables: per-image records averaged, written as CSV and as Markdown.
+
+The quality tables follow the two-stage multi-modal paper's Tables I-V: one table per
+modality, a block of rows per noise level with one row per model, and for each noise type
+(then their average) the columns PSNR, SSIM, ΔE (RGB only), VIFP and MSE.  As in the paper,
+MSE is given on the 0-255 scale there (the CSV files keep it on the [0, 1] scale).  The
+ablation table follows the X-ray attention paper's Table 2 (MSE on [0, 1], PSNR, SSIM).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medden.bench.runner import METRICS
+
+__all__ = [
+    "Summary",
+    "summarise",
+    "write_csv",
+    "format_level",
+    "markdown_table",
+    "quality_table",
+    "ablation_table",
+]
+
+#: Key of a summary row: (modality, noise label, level, model label).
+SummaryKey = tuple[str, str, float | None, str]
+Summary = dict[SummaryKey, dict[str, Any]]
+
+_HEADERS = {"psnr": "PSNR", "ssim": "SSIM", "delta_e": "ΔE", "vifp": "VIFP", "mse": "MSE"}
+#: Digits of each metric in the paper-style tables (MSE there on the 0-255 scale).
+_DIGITS = {"psnr": 2, "ssim": 4, "delta_e": 2, "vifp": 4, "mse": 2}
+
+
+def _mean(values: Iterable[float]) -> float:
+    finite_or_inf = [v for v in values if not math.isnan(v)]
+    return float(np.mean(finite_or_inf)) if finite_or_inf else math.nan
+
+
+def summarise(records: Sequence[dict[str, Any]]) -> Summary:
+    """Mean metrics over images per (modality, noise, level, model), in first-seen order.
+
+    Each summary row holds ``modality``, ``noise``, ``level``, ``model``, ``images`` and the
+    metric means (NaN for ΔE of gray images).
+    """
+    groups: dict[SummaryKey, list[dict[str, Any]]] = {}
+    for record in records:
+        key = (record["modality"], record["noise"], record["level"], record["model"])
+        groups.setdefault(key, []).append(record)
+    return {
+        key: {"modality": key[0], "noise": key[1], "level": key[2], "model": key[3],
+              "images": len(rows), **{m: _mean(r[m] for r in rows) for m in METRICS}}
+        for key, rows in groups.items()
+    }
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else format(value, ".6g")
+    return str(value)
+
+
+def write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], path: Path) -> Path:
+    """Write ``rows`` (only ``columns``, in order) as CSV; floats with 6 significant digits."""
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows([_csv_value(row.get(c)) for c in columns] for row in rows)
+    return path
+
+
+def format_level(level: float | None) -> str:
+    """``25`` for a level, ``—`` for none."""
+    return "—" if level is None else f"{level:g}"
+
+
+def _metric(name: str, value: float, scale_mse: bool) -> str:
+    if math.isnan(value):
+        return "—"
+    if math.isinf(value):
+        return "∞"
+    if name == "mse" and scale_mse:
+        value *= 255.0**2
+    return f"{value:.{_DIGITS[name]}f}"
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table; the first column left-aligned, the rest right."""
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def quality_table(
+    summary: Summary,
+    modality: str,
+    noises: Sequence[str],
+    levels: Sequence[float | None],
+    models: Sequence[str],
+    rgb: bool = False,
+) -> str:
+    """One paper-style table (Tables I-V) of ``modality``.
+
+    A group of columns per noise (and ``Average`` over them when there are several); a block
+    of rows per level (``σ`` shown on its first row), one row per model.  ΔE columns appear
+    only when ``rgb``.
+    """
+    metrics = [m for m in METRICS if m != "delta_e" or rgb]
+    groups = [*noises, "Average"] if len(noises) > 1 else list(noises)
+    header = ["Model", "σ"] + [
+        g if i == 0 else "" for g in groups for i in range(len(metrics))]
+    rows = [["", ""] + [f"**{_HEADERS[m]}**" for _ in groups for m in metrics]]
+    for level in levels:
+        first = True
+        for model in models:
+            found = [summary.get((modality, n, level, model)) for n in noises]
+            if all(f is None for f in found):
+                continue
+            cells = [model, format_level(level) if first else ""]
+            first = False
+            for noise_row in found:
+                cells += [_metric(m, noise_row[m] if noise_row else math.nan, True)
+                          for m in metrics]
+            if len(noises) > 1:
+                cells += [_metric(m, _mean(f[m] for f in found if f) if all(found)
+                                  else math.nan, True) for m in metrics]
+            rows.append(cells)
+    return markdown_table(header, rows)
+
+
+def _condition_label(noise: str, level: float | None) -> str:
+    if noise == "none":
+        return "No noise"
+    suffix = f" (σ={format_level(level)})" if level is not None else ""
+    if noise == "all combined":
+        return "All noises combined" + suffix
+    return f"Only {noise}{suffix}"
+
+
+def ablation_table(
+    summary: Summary,
+    modality: str,
+    conditions: Sequence[tuple[str, float | None]],
+    models: Sequence[str],
+) -> str:
+    """The X-ray attention paper's ablation (Table 2) of ``modality``: MSE, PSNR, SSIM.
+
+    One block of rows per condition (no noise, each noise alone, all combined), one row per
+    model; MSE on the [0, 1] scale as in that paper.
+    """
+    rows = []
+    for noise, level in conditions:
+        first = True
+        for model in models:
+            row = summary.get((modality, noise, level, model))
+            if row is None:
+                continue
+            label = _condition_label(noise, level) if first else ""
+            first = False
+            mse = "∞" if math.isinf(row["mse"]) else f"{row['mse']:.3e}"
+            rows.append([label, model, mse, _metric("psnr", row["psnr"], False),
+                         _metric("ssim", row["ssim"], False)])
+    return markdown_table(["Condition", "Model", "MSE", "PSNR", "SSIM"], rows)
