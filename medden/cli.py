@@ -20,7 +20,8 @@ from medden.spec import SpecError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: Sub-command modules under ``medden.commands``, in ``--help`` order.
-COMMANDS = ["list", "noise", "denoise", "evaluate", "demo", "train", "finetune", "benchmark"]
+COMMANDS = ["list", "noise", "denoise", "evaluate", "demo", "train", "finetune", "benchmark",
+            "bundle"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,13 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"medden {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"medden.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"medden.commands.{name}":
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(f"medden.commands.{name}").register(subparsers)
     return parser
 
 

@@ -20,7 +20,6 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -189,21 +188,10 @@ def load_trained_checkpoint(path: str | Path) -> Network:
             "does not provide; use --bundle or --model"
         ) from None
     pipeline, info = load_checkpoint(path)
-    spec = _nested_spec(info["pipeline"]) if info.get("pipeline") else "pipeline"
+    spec = parse_spec(info["pipeline"]) if info.get("pipeline") else "pipeline"
     given, file = Path(path), Path(info.get("path", path))
     name = given.name if file == given else f"{given.name}/{file.name}"  # run folder/best.pt
     return Network(pipeline, f"checkpoint {name} ({spec})")
-
-
-def _nested_spec(value: Any) -> Any:
-    """A SPEC mapping with SPEC mappings as parameter values, as :class:`Spec` all the way
-    down (so that it prints in the short ``name:key=(nested:...)`` form)."""
-    if isinstance(value, dict) and "name" in value:
-        spec = parse_spec(value)
-        return Spec(spec.name, {k: _nested_spec(v) for k, v in spec.params.items()})
-    if isinstance(value, list):
-        return [_nested_spec(v) for v in value]
-    return value
 
 
 def network_from_spec(spec: str | Spec, *, pipeline: bool) -> Network:

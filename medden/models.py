@@ -60,6 +60,8 @@ class Denoiser(nn.Module):
     size_multiple: int = 1
     #: The SPEC the instance was built from (set by the registry).
     spec: Spec | None = None
+    #: Python-only attributes TorchScript must not compile.
+    __jit_ignored_attributes__ = ["spec"]
 
     def denoise(self, x: torch.Tensor) -> torch.Tensor:
         """Denoise a batch whose spatial sizes are multiples of :attr:`size_multiple`."""

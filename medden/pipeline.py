@@ -34,6 +34,8 @@ class Pipeline(nn.Module):
     stage_losses: ClassVar[Mapping[str, str]] = {"*": "mse"}
     #: The SPEC the instance was built from (set by the registry).
     spec: Spec | None = None
+    #: Python-only attributes TorchScript must not compile.
+    __jit_ignored_attributes__ = ["spec"]
     #: Python-only properties TorchScript must not compile.
     __jit_unused_properties__ = ["stage_names", "spatial_dims", "learned"]
 

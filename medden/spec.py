@@ -56,11 +56,16 @@ class Spec:
 
 
 def _format(value: Any) -> str:
+    if isinstance(value, dict) and "name" in value:  # a nested SPEC mapping
+        value = parse_spec(value)
     if isinstance(value, Spec):
         return f"({value})" if value.params else value.name
     if isinstance(value, list | tuple):
         return "[" + "|".join(_format(v) for v in value) + "]"
-    return str(value)
+    text = str(value)
+    if isinstance(value, str) and any(c in text for c in ",:|") and not text.startswith("["):
+        return f"({text})"  # a nested SPEC kept as a string
+    return text
 
 
 def _plain(value: Any) -> Any:

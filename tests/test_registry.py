@@ -440,3 +440,14 @@ def test_create_names_the_plugin_in_value_errors():
     noise = noise_registry.create("gaussian:sigma=5", sigma_max=9.0)
     assert (noise.sigma, noise.sigma_max) == (5.0, 9.0)
     assert noise.spec == Spec("gaussian", {"sigma": "5", "sigma_max": 9.0})
+
+
+@pytest.mark.parametrize("spec", [
+    {"name": "single", "params": {"model": {"name": "noise_aware_unet",
+                                            "params": {"in_channels": 1, "features": [8, 16]}}}},
+    "single:model=(noise_aware_unet:in_channels=1,features=[8|16])",
+])
+def test_nested_spec_prints_in_a_form_that_parses_back(spec):
+    text = str(parse_spec(spec))
+    assert text == "single:model=(noise_aware_unet:in_channels=1,features=[8|16])"
+    assert str(parse_spec(text)) == text

@@ -1,0 +1,246 @@
+"""MONAI bundles of trained medden networks: building them, and what their configs call.
+
+A bundle (``bundles/<name>/``) follows the MONAI bundle layout::
+
+    configs/metadata.json    MONAI metadata (checked by ``monai.bundle verify_metadata``)
+    configs/inference.json   denoise --dataset_dir into --output_dir, same formats out
+    configs/train.json       retrain from a --dataset_dir of clean images (medden recipes)
+    configs/evaluate.json    benchmark on a --dataset_dir of clean images under given noise
+    models/model.pt          the pipeline's state_dict (loads with weights_only=True)
+    models/model.ts          TorchScript export (``python -m monai.bundle ckpt_export``)
+    docs/README.md, docs/data_license.txt, LICENSE
+
+The network is built by :func:`network` from a pipeline SPEC through the ``_target_`` of
+``network_def``, so a bundle holds no copy of medden's code.  The configs' ``run`` entries
+call :func:`run_inference`, :func:`run_training` and :func:`run_evaluation`, which run the
+same code as ``medden denoise``, ``medden train`` and ``medden benchmark``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import medden
+from medden.errors import UsageError
+from medden.pipeline import Pipeline
+from medden.registry import pipeline_registry
+from medden.spec import Spec, parse_spec
+
+__all__ = ["network", "run_inference", "run_training", "run_evaluation", "export_bundle",
+           "SCHEMA_URL"]
+
+#: The MONAI metadata schema bundles declare (a copy is used offline for verification).
+SCHEMA_URL = ("https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/"
+              "0.8.1/meta_schema_20240725.json")
+
+
+def network(spec: str | dict[str, Any] | Spec) -> Pipeline:
+    """Build the (untrained) pipeline of a bundle from its SPEC.
+
+    Parameters
+    ----------
+    spec : str, dict or Spec
+        A pipeline SPEC, e.g. ``"single:model=(noise_aware_unet:in_channels=1)"``.
+    """
+    return pipeline_registry.create(parse_spec(spec))
+
+
+def _cli(argv: list[str], what: str) -> None:
+    from medden.cli import main
+
+    status = main(argv)
+    if status != 0:
+        raise RuntimeError(f"{what} finished with exit status {status}; see its report")
+
+
+def run_inference(bundle_root: str, dataset_dir: str, output_dir: str,
+                  modality: str | None = None, device: str = "cpu", tile: int = 512) -> None:
+    """Denoise ``dataset_dir`` into ``output_dir`` with the bundle (``medden denoise``).
+
+    Raises
+    ------
+    RuntimeError
+        When any image failed (the report in ``output_dir`` says which and why).
+    """
+    argv = ["denoise", str(dataset_dir), str(output_dir), "--bundle", str(bundle_root),
+            "--device", device, "--tile", str(tile), "--resume"]
+    if modality:
+        argv += ["--modality", modality]
+    _cli(argv, "denoising")
+
+
+def run_training(config: dict[str, Any]) -> Any:
+    """Train with medden's engine from a config mapping (``medden train``)."""
+    from medden.train import config_from_dict, train
+
+    return train(config_from_dict(config))
+
+
+def run_evaluation(bundle_root: str, dataset_dir: str, output_dir: str, noise: list[str],
+                   levels: str, modality: str | None = None, seed: int = 0) -> None:
+    """Benchmark the bundle on clean images under ``noise`` (``medden benchmark``)."""
+    argv = ["benchmark", "--data", str(dataset_dir), "--models", str(bundle_root),
+            "--noise", *noise, "--levels", levels, "--seed", str(seed),
+            "--out", str(output_dir), "--skip", "cost,curves", "--quiet"]
+    if modality:
+        argv += ["--modality", modality]
+    _cli(argv, "evaluation")
+
+
+def _versions() -> dict[str, str]:
+    import ignite
+    import monai
+    import nibabel
+    import pydicom
+    import SimpleITK
+
+    return {
+        "monai_version": monai.__version__,
+        "pytorch_version": torch.__version__.split("+")[0],
+        "numpy_version": np.__version__,
+        "required_packages_version": {
+            "medden": medden.__version__, "pytorch-ignite": ignite.__version__,
+            "nibabel": nibabel.__version__, "pydicom": pydicom.__version__,
+            "SimpleITK": SimpleITK.Version.VersionString(),
+        },
+    }
+
+
+def _tensor_format(channels: int, modality: str, meaning: str) -> dict[str, Any]:
+    return {
+        "type": "image", "format": "magnitude" if channels == 1 else "RGB",
+        "modality": modality, "num_channels": channels,
+        "spatial_shape": ["*", "*"], "dtype": "float32", "value_range": [0, 1],
+        "is_patch_data": False,
+        "channel_def": {"0": meaning} if channels == 1
+        else {"0": "red", "1": "green", "2": "blue"},
+    }
+
+
+def _metadata(info: dict[str, Any]) -> dict[str, Any]:
+    channels = info["channels"]
+    return {
+        "schema": SCHEMA_URL,
+        "version": info["version"],
+        "changelog": {info["version"]: info["changelog"]},
+        **_versions(),
+        "name": info["name"],
+        "task": info["task"],
+        "description": info["description"],
+        "authors": "medden developers",
+        "copyright": "Copyright (c) medden developers",
+        "data_source": info["data_source"],
+        "data_type": info["data_type"],
+        "image_classes": f"{channels}-channel image normalised to [0, 1] by medden.intensity",
+        "pred_classes": f"{channels}-channel denoised image on the same scale",
+        "eval_metrics": info.get("eval_metrics", {}),
+        "intended_use": "Research on image denoising only; not for diagnostic use.",
+        "references": info["references"],
+        "network_data_format": {
+            "inputs": {"image": _tensor_format(channels, info["dicom_modality"], "noisy")},
+            "outputs": {"pred": _tensor_format(channels, info["dicom_modality"], "denoised")},
+        },
+    }
+
+
+def _inference_config(spec: str, modality: str) -> dict[str, Any]:
+    return {
+        "imports": ["$import medden.bundle as medden_bundle"],
+        "bundle_root": ".",
+        "dataset_dir": "$@bundle_root + '/sample_data'",
+        "output_dir": "$@bundle_root + '/eval'",
+        "modality": modality,
+        "device": "cpu",
+        "tile": 512,
+        "network_def": {"_target_": "medden.bundle.network", "spec": spec},
+        "run": ["$medden_bundle.run_inference(@bundle_root, @dataset_dir, @output_dir, "
+                "@modality, @device, @tile)"],
+    }
+
+
+def _train_config(training: dict[str, Any]) -> dict[str, Any]:
+    config = json.loads(json.dumps(training))
+    config["data"]["train"] = ["@dataset_dir"]
+    config["data"].pop("val", None)
+    config["output"] = "@output_dir"
+    config.setdefault("log", {})["progress"] = True
+    return {
+        "imports": ["$import medden.bundle as medden_bundle"],
+        "bundle_root": ".",
+        "dataset_dir": "$@bundle_root + '/train_data'",
+        "output_dir": "$@bundle_root + '/runs/train'",
+        "training": config,
+        "run": ["$medden_bundle.run_training(@training)"],
+    }
+
+
+def _evaluate_config(modality: str, noise: list[str]) -> dict[str, Any]:
+    return {
+        "imports": ["$import medden.bundle as medden_bundle"],
+        "bundle_root": ".",
+        "dataset_dir": "$@bundle_root + '/eval_data'",
+        "output_dir": "$@bundle_root + '/eval'",
+        "modality": modality,
+        "noise": noise,
+        "levels": "15,25,50",
+        "seed": 0,
+        "run": ["$medden_bundle.run_evaluation(@bundle_root, @dataset_dir, @output_dir, "
+                "@noise, @levels, @modality, @seed)"],
+    }
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
+    """Write (or refresh) a bundle's configs and weights from a training checkpoint.
+
+    Parameters
+    ----------
+    checkpoint : Path
+        A medden training checkpoint (``best.pt``) or run folder.
+    folder : Path
+        The bundle folder; its ``docs/`` and ``LICENSE`` are left as they are.
+    info : dict
+        ``name``, ``version``, ``changelog``, ``task``, ``description``, ``modality``
+        (medden intensity modality), ``dicom_modality``, ``channels``, ``data_source``,
+        ``data_type``, ``references``, ``eval_noise`` (list of SPECs) and optional
+        ``eval_metrics``.
+
+    Returns
+    -------
+    Path
+        The bundle folder.
+    """
+    from medden.train import read_checkpoint
+
+    data = read_checkpoint(checkpoint)
+    spec = str(parse_spec(data["run"]["pipeline"]))
+    check = network(spec)
+    try:
+        check.load_state_dict(data["model"])
+    except RuntimeError as exc:
+        raise UsageError(f"checkpoint '{checkpoint}' does not fit {spec}: {exc}") from None
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    tmp = folder / "models" / ".model.pt.tmp"
+    torch.save(check.state_dict(), tmp)
+    tmp.replace(folder / "models" / "model.pt")
+    _write_json(folder / "configs" / "metadata.json", _metadata(info))
+    _write_json(folder / "configs" / "inference.json", _inference_config(spec, info["modality"]))
+    _write_json(folder / "configs" / "train.json", _train_config(data["run"]["config"]))
+    _write_json(folder / "configs" / "evaluate.json",
+                _evaluate_config(info["modality"], info["eval_noise"]))
+    provenance = {"checkpoint": str(checkpoint), "exported": date.today().isoformat(),
+                  "python": platform.python_version(), "pipeline": spec,
+                  "phase": data["run"].get("phase"), "metrics": data["run"].get("metrics")}
+    _write_json(folder / "docs" / "training_provenance.json", provenance)
+    return folder

@@ -1,0 +1,100 @@
+"""Bundles: export from a training checkpoint, MONAI's verify tools, run, ckpt_export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from _train_support import tiny_config, write_images
+from monai.bundle import ckpt_export, run, verify_metadata, verify_net_in_out
+from PIL import Image
+
+from medden.cli import main
+from medden.denoisers import load_bundle
+from medden.train import config_from_dict, train
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO.parent / "shared" / "monai" / "meta_schema_20240725.json"
+INFO = REPO / "configs" / "bundles" / "xray_denoise.info.yaml"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    """A bundle exported from a few-iteration training run of a small network."""
+    root = tmp_path_factory.mktemp("bundle")
+    data = write_images(root / "data", count=4)
+    result = train(config_from_dict(tiny_config(data, root / "run", epochs=1)))
+    folder = root / "tiny_denoise"
+    assert main(["bundle", str(result.best), str(folder), "--info", str(INFO)]) == 0
+    return folder
+
+
+def test_export_writes_the_bundle_layout(bundle):
+    for part in ("configs/metadata.json", "configs/inference.json", "configs/train.json",
+                 "configs/evaluate.json", "models/model.pt"):
+        assert (bundle / part).is_file(), part
+    weights = torch.load(bundle / "models" / "model.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in weights.values())
+    inference = json.loads((bundle / "configs" / "inference.json").read_text())
+    assert inference["network_def"]["_target_"] == "medden.bundle.network"
+    metadata = json.loads((bundle / "configs" / "metadata.json").read_text())
+    assert metadata["required_packages_version"]["medden"]
+    assert metadata["network_data_format"]["inputs"]["image"]["num_channels"] == 1
+
+
+def test_metadata_passes_monai_verify_metadata(bundle):
+    if not SCHEMA.is_file():
+        pytest.skip("the MONAI metadata schema copy (../shared/monai) is not available")
+    verify_metadata(meta_file=str(bundle / "configs" / "metadata.json"),
+                    filepath=str(SCHEMA))
+
+
+def test_network_passes_monai_verify_net_in_out(bundle):
+    verify_net_in_out(net_id="network_def", meta_file=str(bundle / "configs/metadata.json"),
+                      config_file=str(bundle / "configs/inference.json"),
+                      bundle_root=str(bundle), n=2)
+
+
+def test_monai_bundle_run_denoises_a_folder_into_the_same_formats(bundle, tmp_path):
+    source = write_images(tmp_path / "in", count=2, size=40)
+    run(config_file=str(bundle / "configs" / "inference.json"), bundle_root=str(bundle),
+        dataset_dir=str(source), output_dir=str(tmp_path / "out"))
+    for name in ("p00_im.png", "p01_im.png"):
+        written = Image.open(tmp_path / "out" / name)
+        assert written.mode == Image.open(source / name).mode
+        assert written.size == (40, 40)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["counts"]["ok"] == 2
+
+
+def test_ckpt_export_torchscript_matches_the_eager_network(bundle, tmp_path):
+    target = tmp_path / "model.ts"
+    ckpt_export(net_id="network_def", filepath=str(target),
+                ckpt_file=str(bundle / "models" / "model.pt"),
+                meta_file=str(bundle / "configs" / "metadata.json"),
+                config_file=str(bundle / "configs" / "inference.json"),
+                bundle_root=str(bundle))
+    scripted = torch.jit.load(str(target))
+    eager = load_bundle(bundle).network
+    x = torch.rand(1, 1, 37, 45, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(scripted(x), eager(x), atol=1e-5)
+
+
+def test_train_config_retrains_from_a_dataset_dir(bundle, tmp_path):
+    config = json.loads((bundle / "configs" / "train.json").read_text())
+    assert config["training"]["data"]["train"] == ["@dataset_dir"]
+    assert config["training"]["output"] == "@output_dir"
+
+
+def test_export_refuses_incomplete_info(bundle, tmp_path):
+    info = yaml.safe_load(INFO.read_text())
+    del info["task"]
+    broken = tmp_path / "info.yaml"
+    broken.write_text(yaml.safe_dump(info))
+    code = main(["bundle", str(bundle / "models" / "model.pt"), str(tmp_path / "b"),
+                 "--info", str(broken)])
+    assert code == 2
+    assert not (tmp_path / "b").exists()
