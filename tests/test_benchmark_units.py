@@ -244,3 +244,10 @@ def test_speed_bar_ratio_and_verdict():
     table = cost_markdown(costs, "bm3d")
     assert "| net | 1,000 | 2.00 | 80.0 | 100.0 | 40.0 |" in table
     assert "| bm3d | 0 | — | 50.0 | 4000.0 | 1.0 |" in table
+
+
+def test_markdown_table_escapes_pipes_inside_cells():
+    from medden.bench.tables import markdown_table
+
+    table = markdown_table(["model", "psnr"], [["single:model=(u:features=[8|16])", "30.0"]])
+    assert table.splitlines()[-1] == "| single:model=(u:features=[8\\|16]) | 30.0 |"
