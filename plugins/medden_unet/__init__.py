@@ -1,1 +1,4 @@
-"""First-party medden plugins: U-Net denoisers (MSE+SSIM residual U-Net, Noise2Noise U-Net, noise-level-aware U-Net)."""
+"""First-party medden plugins: U-Net denoisers.
+
+The MSE+SSIM paper's residual U-Net, the Noise2Noise U-Net and the noise-level-aware U-Net.
+"""
