@@ -28,7 +28,6 @@ from medden.cli import build_parser, main
 from medden.commands.benchmark import config_from_args
 from medden.errors import UsageError
 from medden.spec import Spec
-from medden.testing.fixtures import medden_site as _medden_site  # noqa: F401 - a fixture
 from medden_classic.filters import MedianFilter
 
 
@@ -109,7 +108,7 @@ class Tiny(Denoiser):
 @pytest.fixture
 def tiny(request):
     """A learned model plugin ``tiny`` (10 parameters) installed for one test."""
-    site = request.getfixturevalue("_medden_site")
+    site = request.getfixturevalue("medden_site")
     site.add("tiny-net", {"medden.models": {"tiny": "tiny_net:Tiny"}},
              modules={"tiny_net.py": TINY_NETWORK})
     return "tiny"

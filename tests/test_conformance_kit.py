@@ -19,8 +19,6 @@ from medden.noise import Noise
 from medden.pipeline import Pipeline
 from medden.testing import ConformanceError, check_model, check_noise, check_pipeline
 
-pytest_plugins = ["medden.testing"]
-
 # --- noises -------------------------------------------------------------------------------------
 
 

@@ -22,8 +22,6 @@ from medden.noise import make_generator
 from medden.registry import model_registry, noise_registry, pipeline_registry
 from medden.testing import check_model, check_noise, check_pipeline, plugin_entries
 
-pytest_plugins = ["medden.testing"]
-
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "medden-plugin-example"
 DISTRIBUTION = "medden-plugin-example"
 ENTRIES = {"noise": ["stripe"], "models": ["tiny_resnet"], "pipelines": ["median_then_tiny"]}

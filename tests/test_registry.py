@@ -27,8 +27,6 @@ from medden.registry import (
 from medden.spec import Spec, SpecError, load_spec_file, parse_spec, split_top_level
 from medden.testing import write_distribution
 
-pytest_plugins = ["medden.testing"]
-
 NOISE = "medden.noise"
 
 ACME_NOISE = '''

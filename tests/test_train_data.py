@@ -1,0 +1,100 @@
+"""Training data: loading any format, slices of volumes, patient splits, seeded samples."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+from _train_support import write_images
+
+from medden.errors import UsageError
+from medden.registry import noise_registry
+from medden.spec import SpecError
+from medden.train.config import DataConfig
+from medden.train.data import build_data, load_records, split_records
+from medden.train.losses import build_loss
+
+
+def test_volumes_contribute_slices_and_rasters_are_normalised(tmp_path):
+    write_images(tmp_path / "png", count=2, size=40)
+    volume = np.linspace(-1000, 1000, 4 * 40 * 40, dtype=np.float32).reshape(40, 40, 4)
+    nib.save(nib.Nifti1Image(volume, np.eye(4)), tmp_path / "png" / "ct.nii.gz")
+    records = load_records([str(tmp_path / "png")], DataConfig(modality="ct"))
+    slices = [r for r in records if r["source"].endswith("]")]
+    assert len(records) == 6 and len(slices) == 4
+    assert all(r["image"].shape == (1, 40, 40) for r in records)
+    assert all(0.0 <= r["image"].min() and r["image"].max() <= 1.0 for r in records)
+    assert len({r["group"] for r in slices}) == 1  # a volume's slices stay together
+
+
+def test_channel_conversion_and_mismatch(tmp_path):
+    write_images(tmp_path / "mixed", count=2, rgb=True)
+    write_images(tmp_path / "mixed", count=1, seed=3)  # overwrites p00 with a grey image
+    with pytest.raises(UsageError, match="different channel counts"):
+        load_records([str(tmp_path / "mixed")], DataConfig())
+    grey = load_records([str(tmp_path / "mixed")], DataConfig(channels=1))
+    assert {r["image"].shape[0] for r in grey} == {1}
+    rgb = load_records([str(tmp_path / "mixed")], DataConfig(channels=3))
+    assert {r["image"].shape[0] for r in rgb} == {3}
+
+
+def test_patient_split_holds_out_whole_patients(tmp_path):
+    records = [{"group": f"patient:{i // 3}", "image": np.zeros((1, 4, 4))} for i in range(12)]
+    train, val = split_records(records, 0.25, seed=1)
+    assert len(val) == 3 and len(train) == 9
+    assert not {r["group"] for r in train} & {r["group"] for r in val}
+    assert split_records(records, 0.25, seed=1)[1] == val  # reproducible
+    folder = write_images(tmp_path / "p", count=4)
+    config = DataConfig(patient_pattern=r"^p(\d)\d_")
+    groups = {r["group"] for r in load_records([str(folder)], config)}
+    assert groups == {"patient:0"}  # p00..p03 -> "0" for every file
+    with pytest.raises(UsageError, match="finds no patient id"):
+        load_records([str(folder)], DataConfig(patient_pattern=r"^x(\d)"))
+
+
+def test_samples_are_seeded_per_epoch_and_index(tmp_path):
+    folder = write_images(tmp_path / "img", count=4)
+    noise = noise_registry.create("gaussian:sigma=25")
+    config = DataConfig(train=[str(folder)], patch_size=24, val_fraction=0.25)
+    data = build_data(config, noise, seed=7, batch_size=2, noisy_target=False)
+    assert (data.train_images, data.val_images, data.channels) == (3, 1, 1)
+    first = data.train[0]
+    assert first["input"].shape == first["target"].shape == (1, 24, 24)
+    assert torch.equal(data.train[0]["input"], first["input"])  # same epoch: same draw
+    data.train.set_epoch(1)
+    assert not torch.equal(data.train[0]["input"], first["input"])  # fresh every epoch
+    residual = (first["input"] - first["target"]).std().item()
+    assert residual == pytest.approx(25 / 255, rel=0.25)
+    again = build_data(config, noise, seed=7, batch_size=2, noisy_target=False)
+    assert torch.equal(again.train[0]["input"], first["input"])  # reproducible by seed
+    val_before = data.val[0]["input"]
+    data.val.set_epoch(5)
+    assert torch.equal(data.val[0]["input"], val_before)  # validation noise is fixed
+
+
+def test_noise2noise_targets_are_independent_realisations(tmp_path):
+    folder = write_images(tmp_path / "img", count=3)
+    noise = noise_registry.create("gaussian:sigma=25")
+    data = build_data(DataConfig(train=[str(folder)], patch_size=None, val_fraction=0.0),
+                      noise, seed=0, batch_size=1, noisy_target=True)
+    sample = data.train[0]
+    difference = (sample["input"] - sample["target"]).std().item()
+    assert difference == pytest.approx(np.sqrt(2) * 25 / 255, rel=0.2)
+
+
+def test_losses():
+    x = torch.zeros(2, 1, 16, 16)
+    y = torch.full_like(x, 0.5)
+    assert build_loss("mse")(x, y).item() == pytest.approx(0.25)
+    assert build_loss("l1")(x, y).item() == pytest.approx(0.5)
+    assert build_loss("charbonnier:eps=0.001")(x, y).item() == pytest.approx(0.5, abs=1e-5)
+    image = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert build_loss("ssim")(image, image).item() == pytest.approx(0.0, abs=1e-5)
+    noisy = (image + 0.1 * torch.randn(image.shape, generator=torch.Generator().manual_seed(1)))
+    ssim = build_loss("ssim")(noisy, image).item()
+    mse = build_loss("mse")(noisy, image).item()
+    combined = build_loss("mse_ssim:mse_weight=2,ssim_weight=0.5")(noisy, image).item()
+    assert ssim > 0.05 and combined == pytest.approx(2 * mse + 0.5 * ssim, rel=1e-5)
+    with pytest.raises(SpecError, match="unknown loss 'huber'; valid losses: mse, l1"):
+        build_loss("huber")

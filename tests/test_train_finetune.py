@@ -1,0 +1,91 @@
+"""Transfer learning: 1 <-> 3 channel adaptation, frozen encoder, ``medden finetune``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from _train_support import tiny_config, write_images
+
+from medden.cli import main
+from medden.errors import UsageError
+from medden.registry import pipeline_registry
+from medden.train import config_from_dict, load_checkpoint, read_checkpoint, train
+from medden.train.finetune import adapt_state_dict, encoder_parameters, finetune_config
+
+TWO_STAGE = "two_stage:nen=(nen:features=8,blocks=1),rn=(rn:features=8,blocks=1)"
+
+
+@pytest.mark.parametrize("spec", ["single:model=(cae:features=8)", TWO_STAGE])
+def test_grey_weights_adapted_to_rgb_treat_grey_content_alike(spec):
+    torch.manual_seed(0)
+    grey = pipeline_registry.create(f"{spec},in_channels=1").eval()
+    rgb = pipeline_registry.create(f"{spec},in_channels=3").eval()
+    state, adapted = adapt_state_dict(grey.state_dict(), rgb.state_dict())
+    rgb.load_state_dict(state)
+    assert adapted and all(name.endswith(("weight", "bias")) for name in adapted)
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(rgb(x.repeat(1, 3, 1, 1)), grey(x).repeat(1, 3, 1, 1), atol=1e-5)
+    back, _ = adapt_state_dict(rgb.state_dict(), grey.state_dict())  # and 3 -> 1 again
+    grey.load_state_dict(back)
+    with torch.no_grad():
+        assert torch.allclose(grey(x), rgb(x.repeat(1, 3, 1, 1))[:, :1], atol=1e-5)
+
+
+def test_only_channel_dimensions_can_be_adapted():
+    small = pipeline_registry.create("single:model=(cae:features=8)")
+    wide = pipeline_registry.create("single:model=(cae:features=16)")
+    with pytest.raises(UsageError, match="only 1 <-> 3 image channels can be adapted"):
+        adapt_state_dict(small.state_dict(), wide.state_dict())
+
+
+def test_finetune_grey_checkpoint_on_rgb_images(tmp_path, capsys):
+    grey = write_images(tmp_path / "grey")
+    rgb = write_images(tmp_path / "rgb", rgb=True, seed=5)
+    source = train(config_from_dict(tiny_config(grey, tmp_path / "grey_run", epochs=1)))
+    source_state = read_checkpoint(source.best)["model"]
+    status = main(["finetune", "--from", source.best, "--data", str(rgb), "--output",
+                   str(tmp_path / "rgb_run"), "--epochs", "2", "--freeze", "encoder",
+                   "--set", "log.progress=false"])
+    assert status == 0
+    assert "recipe noise2clean" in capsys.readouterr().out
+    pipeline, info = load_checkpoint(tmp_path / "rgb_run")
+    assert info["pipeline"]["params"]["model"]["params"]["in_channels"] == 3
+    assert info["config"]["optimizer"]["lr"] == pytest.approx(0.1 * 3e-3)
+    assert info["config"]["init"] == {"weights": source.best, "freeze": ["encoder"]}
+    state = pipeline.state_dict()
+    encoder = encoder_parameters(pipeline.stages["model"], 3)
+    names = {id(p): n for n, p in pipeline.named_parameters()}
+    frozen = sorted(names[i] for i in encoder)
+    assert frozen == ["stages.model.body.0.conv.bias", "stages.model.body.0.conv.weight"]
+    adapted = source_state["stages.model.body.0.conv.weight"].repeat(1, 3, 1, 1) / 3
+    assert torch.equal(state["stages.model.body.0.conv.weight"], adapted)  # frozen, adapted
+    assert not torch.equal(state["stages.model.body.4.conv.bias"],
+                           source_state["stages.model.body.4.conv.bias"].repeat(3))  # trained
+
+
+def test_bundle_folders_read_as_checkpoints(tmp_path):
+    spec = "single:model=(cae:features=8,in_channels=1)"
+    pipeline = pipeline_registry.create(spec)
+    bundle = tmp_path / "xray_bundle"
+    (bundle / "configs").mkdir(parents=True)
+    (bundle / "models").mkdir()
+    (bundle / "configs" / "inference.json").write_text(json.dumps(
+        {"network_def": {"_target_": "medden.bundle.network", "spec": spec}}))
+    training = tiny_config(tmp_path / "train_data", "@output_dir", pipeline=spec)
+    (bundle / "configs" / "train.json").write_text(json.dumps({"training": training}))
+    torch.save(pipeline.state_dict(), bundle / "models" / "model.pt")
+    loaded, info = load_checkpoint(bundle)
+    assert info["recipe"] == "noise2clean" and info["phase_name"] == "bundle"
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
+                                                  pipeline.state_dict().values(), strict=True))
+    config = finetune_config(bundle, [str(tmp_path / "skin")], str(tmp_path / "out"))
+    assert config.data.train == [str(tmp_path / "skin")] and config.output == str(tmp_path / "out")
+    assert config.optimizer.lr == pytest.approx(3e-4) and config.init.weights == str(bundle)
+
+
+def test_finetune_config_errors(tmp_path):
+    with pytest.raises(UsageError, match="no checkpoint at"):
+        finetune_config(tmp_path / "nothing", [str(tmp_path)], str(tmp_path / "out"))
