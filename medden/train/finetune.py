@@ -1,0 +1,206 @@
+"""Transfer learning: start from trained weights, adapt channels, freeze parts, lower the rate.
+
+:func:`initialise_from` loads a checkpoint (or bundle) into a freshly built pipeline.  When
+the new data has another channel count (grey X-ray/CT/MRI 1 <-> RGB dermoscopy/microscopy
+3), only the tensors touching the image channels differ — the first and last convolutions
+of each stage — and they are adapted so that the network behaves the same on grey content:
+
+* input channels 1 -> 3: the kernel is repeated over the 3 inputs and divided by 3 (an RGB
+  image with equal channels gives the old response); 3 -> 1: the kernels are summed.
+* output channels 1 -> 3: the kernel and bias are repeated (each colour predicted as the
+  grey was); 3 -> 1: they are averaged (the luminance-like mean of the colours).
+
+:func:`finetune_config` turns a trained run's config into a fine-tuning run on new data.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from medden.errors import UsageError
+from medden.pipeline import Pipeline
+from medden.train.checkpoint import read_checkpoint
+from medden.train.config import TrainConfig, apply_overrides, config_from_dict
+
+__all__ = ["adapt_tensor", "adapt_state_dict", "initialise_from", "frozen_parameters",
+           "encoder_parameters", "finetune_config"]
+
+def adapt_tensor(source: torch.Tensor, shape: torch.Size, name: str) -> torch.Tensor:
+    """Adapt ``source`` to ``shape`` when they differ only in image channels (1 <-> 3).
+
+    Convolution weights are ``(out, in, *kernel)``, biases ``(out,)``.
+
+    Raises
+    ------
+    UsageError
+        When the shapes differ in another way.
+    """
+    differ = [d for d, (a, b) in enumerate(zip(source.shape, shape, strict=False)) if a != b]
+    pair = (source.shape[differ[0]], shape[differ[0]]) if len(differ) == 1 else None
+    if source.ndim != len(shape) or pair not in ((1, 3), (3, 1)) or differ[0] > 1 or (
+            differ[0] == 1 and source.ndim < 3):
+        raise UsageError(f"cannot adapt '{name}' from {tuple(source.shape)} to {tuple(shape)}: "
+                         "only 1 <-> 3 image channels can be adapted")
+    dim = differ[0]
+    if pair == (1, 3):
+        repeats = [3 if d == dim else 1 for d in range(source.ndim)]
+        out = source.repeat(*repeats)
+        return out / 3.0 if dim == 1 else out
+    return source.sum(dim=dim, keepdim=True) if dim == 1 else source.mean(dim=dim, keepdim=True)
+
+
+def adapt_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
+                     ) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """``source`` weights shaped like ``target``'s; returns them and the adapted names.
+
+    Raises
+    ------
+    UsageError
+        When keys differ or a tensor cannot be adapted.
+    """
+    missing = sorted(set(target) - set(source))
+    unexpected = sorted(set(source) - set(target))
+    if missing or unexpected:
+        raise UsageError(f"the trained weights do not match the pipeline: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}")
+    adapted, names = {}, []
+    for key, tensor in target.items():
+        value = source[key]
+        if value.shape != tensor.shape:
+            value = adapt_tensor(value, tensor.shape, key)
+            names.append(key)
+        adapted[key] = value.to(tensor.dtype)
+    return adapted, names
+
+
+def initialise_from(pipeline: Pipeline, weights: str | Path) -> list[str]:
+    """Load trained weights into ``pipeline``, adapting channel counts; returns the names
+    of the adapted tensors.
+
+    Raises
+    ------
+    UsageError
+        When the checkpoint is not for this pipeline architecture.
+    """
+    data = read_checkpoint(weights)
+    source_name = data["run"]["pipeline"]["name"]
+    if source_name != pipeline.spec.name:
+        raise UsageError(f"'{weights}' holds a '{source_name}' pipeline, not "
+                         f"'{pipeline.spec.name}'")
+    state, adapted = adapt_state_dict(data["model"], pipeline.state_dict())
+    pipeline.load_state_dict(state)
+    return adapted
+
+
+def encoder_parameters(stage: nn.Module, channels: int) -> set[int]:
+    """Ids of the parameters of a stage's encoder.
+
+    The encoder is found by running the stage once on a blank 64 x 64 image: it is every
+    parametrised layer that runs before the first layer whose output is at the coarsest
+    resolution the stage reaches (for networks that never downsample, the first half of
+    the layers).
+    """
+    calls: list[tuple[nn.Module, int]] = []
+
+    def record(module: nn.Module, _inputs: tuple, output: object) -> None:
+        if isinstance(output, torch.Tensor) and output.ndim >= 3:
+            calls.append((module, output.shape[2:].numel()))
+
+    layers = [m for m in stage.modules() if next(m.parameters(recurse=False), None) is not None]
+    hooks = [m.register_forward_hook(record) for m in layers]
+    try:
+        with torch.no_grad():
+            stage.eval()(torch.zeros(1, channels, 64, 64))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    sizes = [size for _, size in calls]
+    coarsest = min(sizes)
+    cut = len(calls) // 2 if coarsest == max(sizes) else sizes.index(coarsest)
+    return {id(p) for module, _ in calls[:cut] for p in module.parameters(recurse=False)}
+
+
+def frozen_parameters(pipeline: Pipeline, freeze: list[str], channels: int) -> set[int]:
+    """Ids of the parameters that ``freeze`` (``encoder``, ``stage1``) keeps fixed.
+
+    ``encoder`` freezes the encoder (:func:`encoder_parameters`) of every stage.
+
+    Raises
+    ------
+    UsageError
+        When a part to freeze does not exist in the pipeline.
+    """
+    frozen: set[int] = set()
+    if "stage1" in freeze:
+        if len(pipeline.stages) < 2:
+            raise UsageError("freeze 'stage1' needs a pipeline with two or more stages")
+        first = pipeline.stages[pipeline.stage_names[0]]
+        frozen |= {id(p) for p in first.parameters()}
+    if "encoder" in freeze:
+        encoder: set[int] = set()
+        for stage in pipeline.stages.values():
+            encoder |= encoder_parameters(stage, channels)
+        if not encoder:
+            raise UsageError("freeze 'encoder': the pipeline has no encoder layers")
+        frozen |= encoder
+    return frozen
+
+
+def finetune_config(weights: str | Path, data: list[str], output: str,
+                    freeze: list[str] | None = None, minutes: float | None = None,
+                    epochs: int | None = None, lr: float | None = None,
+                    lr_scale: float = 0.1, overrides: list[str] | None = None) -> TrainConfig:
+    """The config of fine-tuning a trained pipeline on new images.
+
+    Starts from the checkpoint's own training config and keeps its recipe, noise, patch
+    and augmentation settings; the data folders are replaced (dataset-specific keys —
+    modality, patient pattern, channel conversion, held-out folders — are reset), the
+    learning rate is ``lr`` or ``lr_scale`` times the original, and the weights are loaded
+    (adapting 1 <-> 3 channels) before training.
+
+    Parameters
+    ----------
+    weights : str or Path
+        Checkpoint file, run folder or bundle folder.
+    data : list of str
+        Folders of the new training images.
+    output : str
+        New run folder.
+    freeze : list of str, optional
+        ``encoder`` and/or ``stage1``.
+    minutes, epochs : optional
+        Budget (wall-clock and/or epochs per phase).
+    lr : float, optional
+        Learning rate; default ``lr_scale`` x the original rate.
+    lr_scale : float
+        Factor applied to the original learning rate when ``lr`` is not given.
+    overrides : list of str, optional
+        Further ``key=value`` overrides.
+
+    Raises
+    ------
+    UsageError
+        Unreadable checkpoint or invalid resulting config.
+    """
+    source = read_checkpoint(weights)
+    base = copy.deepcopy(source["run"]["config"])
+    base["pipeline"] = source["run"]["pipeline"]
+    base_data = base.get("data", {})
+    for key in ("val", "pairs"):
+        base_data[key] = []
+    for key in ("modality", "patient_pattern", "channels"):
+        base_data[key] = None
+    base_data["train"] = list(data)
+    base["output"] = str(output)
+    base["init"] = {"weights": str(weights), "freeze": list(freeze or [])}
+    base.setdefault("optimizer", {})["lr"] = lr if lr is not None else \
+        float(base["optimizer"].get("lr", 1e-3)) * lr_scale
+    base["minutes"] = minutes
+    if epochs is not None:
+        base["epochs"] = epochs
+        base["stage_epochs"] = {}
+    return config_from_dict(apply_overrides(base, overrides or []))
