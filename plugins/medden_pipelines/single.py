@@ -6,7 +6,7 @@ import torch
 
 from medden.pipeline import Pipeline
 from medden.registry import model_registry
-from medden.spec import Spec
+from medden.spec import Spec, parse_spec
 
 
 class SinglePipeline(Pipeline):
@@ -18,7 +18,8 @@ class SinglePipeline(Pipeline):
         SPEC of the model to wrap, e.g. ``median:size=5``.
     """
 
-    def __init__(self, model: Spec = Spec("identity"), **model_params: object) -> None:
+    def __init__(self, model: Spec | str = "identity", **model_params: object) -> None:
+        model = parse_spec(model)
         spec = Spec(model.name, {**model.params, **model_params})
         super().__init__({"model": model_registry.create(spec)})
 
