@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import csv
 import importlib.metadata
+import json
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from medden.cli import main
@@ -135,19 +137,19 @@ def test_medden_benchmark_scores_stripe_noise(example, tmp_path):
 
 
 def test_trained_example_pipeline_denoises_and_is_benchmarked(example, tmp_path):
-    # the engine behind training (there is no 'medden train' command to call yet)
-    from medden.train.engine import train
-
     write_pngs(tmp_path / "data", count=4)
-    result = train({
+    config = {
         "pipeline": f"median_then_tiny:{SMALL}", "noise": "stripe:sigma=15",
         "output": str(tmp_path / "run"), "iterations": 5, "batch_size": 2,
         "data": {"train": [str(tmp_path / "data")], "patch_size": 32, "val_fraction": 0.25,
                  "split_by": "file"},
         "log": {"progress": False, "tensorboard": False},
-    })
-    assert (result.recipe, result.iterations) == ("noise2clean", 5)
-    losses = [float(row["train_loss"]) for row in result.history]
+    }
+    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
+    assert main(["train", str(tmp_path / "train.yaml")]) == 0
+    result = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert (result["recipe"], result["iterations"]) == ("noise2clean", 5)
+    losses = [float(row["train_loss"]) for row in result["history"]]
     assert losses[-1] < 0.5 * losses[0]
 
     assert main(["noise", str(tmp_path / "data"), str(tmp_path / "noisy"),
