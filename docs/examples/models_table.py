@@ -21,12 +21,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("names", nargs="*", help="only these models/pipelines (default all)")
     args = parser.parse_args()
-    print("| name | kind | parameters | MACs / pixel | ms per 512² grey | 3-D | noise map |")
-    print("|:---|:---|---:|---:|---:|:---:|:---:|")
+    if not args.names:
+        print("| name | kind | parameters | MACs / pixel | ms per 512² grey | 3-D | noise map |")
+        print("|:---|:---|---:|---:|---:|:---:|:---:|")
     for registry, kind in ((model_registry, "model"), (pipeline_registry, "pipeline")):
         for name in registry.names():
             if registry.status(name)[0] != "ok" or registry.entry(name).distribution != "medden":
+                continue
+            if args.names and name not in args.names:
                 continue
             module = registry.create(name)
             if not getattr(module, "learned", True):
