@@ -7,7 +7,6 @@ import textwrap
 from pathlib import Path
 
 from medden.commands.train import report
-from medden.train import finetune_config, train
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fine-tune; exit 0 when the run finished."""
+    from medden.train import finetune_config, train
+
     config = finetune_config(Path(args.source), args.data, args.output, freeze=args.freeze,
                              minutes=args.minutes, epochs=args.epochs, lr=args.lr,
                              overrides=args.overrides)

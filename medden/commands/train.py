@@ -6,8 +6,10 @@ import argparse
 import os
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from medden.train import TrainResult, load_config, train
+if TYPE_CHECKING:  # the engine (ignite, MONAI data) is imported only when training runs
+    from medden.train import TrainResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,5 +68,7 @@ def report(result: TrainResult) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train; exit 0 when the run finished."""
+    from medden.train import load_config, train
+
     report(train(load_config(args.config, args.overrides), resume=args.resume))
     return 0
