@@ -90,6 +90,9 @@ class ClassicalDenoiser(Denoiser):
     channels: ClassVar[tuple[int, ...] | None] = None
     #: Parameter name -> candidate values for oracle tuning.
     tuning_grid: ClassVar[dict[str, list[Any]]] = {}
+    #: Name of the parameter taking the noise standard deviation (0-255 scale), if any:
+    #: benchmarks can then run the filter given the true sigma (``--true-sigma``).
+    noise_sigma_parameter: ClassVar[str | None] = None
 
     @abstractmethod
     def filter_image(self, image: np.ndarray) -> np.ndarray:

@@ -172,6 +172,31 @@ def test_trained_bundles_are_scored_beside_the_filters(tiny, tmp_path):
     assert psnr["bundle tiny 0.1"] == psnr["identity"]
 
 
+def test_true_sigma_rows_give_the_filter_the_level_of_gaussian_noise_only(tmp_path, capsys):
+    data, out = tmp_path / "scans", tmp_path / "out"
+    data.mkdir()
+    ramp = np.add.outer(np.arange(48), np.arange(48)).astype(np.uint8) * 2
+    Image.fromarray(ramp).save(data / "ramp.png")
+    assert main(["benchmark", "--data", str(data), "--models", "identity,wavelet",
+                 "wavelet:sigma=25,wavelet:sigma=5", "--noise", "gaussian", "salt_pepper",
+                 "--levels", "25",
+                 "--true-sigma", "wavelet", "--out", str(out), "--quiet", "--skip",
+                 "oracle,ablation,curves,figures,cost"]) == 0
+    with (out / "per_image.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    informed = [r for r in rows if r["model"] == "wavelet (true σ)"]
+    assert [(r["noise"], r["setting"]) for r in informed] == [("gaussian", "sigma=25")]
+    given = next(r for r in rows if r["model"] == "wavelet:sigma=25" and r["noise"] == "gaussian")
+    wrong = next(r for r in rows if r["model"] == "wavelet:sigma=5" and r["noise"] == "gaussian")
+    assert informed[0]["psnr"] == given["psnr"] != wrong["psnr"]
+    assert "wavelet (true σ)" in (out / "benchmark.md").read_text()
+    argv = ["benchmark", "--data", str(data), "--noise", "gaussian", "--quiet",
+            "--out", str(tmp_path / "again")]
+    assert main(argv + ["--models", "median", "--true-sigma", "median"]) == 2
+    assert "'median' is not a classical filter that takes the noise sigma" in \
+        capsys.readouterr().err
+
+
 def test_usage_errors_exit_2(tiny, tmp_path, capsys):
     argv = ["benchmark", "--data", str(tmp_path), "--noise", "gaussian", "--quiet"]
     assert main(argv + ["--models", tiny]) == 2
@@ -192,10 +217,12 @@ def test_command_line_round_trips():
     args = build_parser().parse_args(shlex.split(
         "benchmark --data d --models 'bilateral:sigma_color=40,sigma_spatial=2,median' "
         "--noise gaussian salt_pepper --levels 25,15 --crop 64 --skip cost "
-        "--oracle-models median --curve-noise gaussian"))
+        "--oracle-models median --curve-noise gaussian "
+        "--true-sigma 'bilateral:sigma_color=40,sigma_spatial=2'"))
     config = config_from_args(args)
     assert config.models == ["bilateral:sigma_color=40,sigma_spatial=2", "median"]
     assert config.oracle_models == ["median"] and config.curve_noises == ["gaussian"]
+    assert config.true_sigma == ["bilateral:sigma_color=40,sigma_spatial=2"]
     again = config_from_args(build_parser().parse_args(shlex.split(config.command_line())[1:]))
     assert again == config
     with pytest.raises(UsageError, match="--crop"):

@@ -45,6 +45,9 @@ class BenchmarkConfig:
     oracle_models : list of str or None
         ``--models`` entries to oracle-tune; None tunes every classical filter with a
         tuning grid.
+    true_sigma : list of str
+        ``--models`` entries (classical filters with a ``sigma``, e.g. ``bm3d``) that also
+        get a row given the true sigma of each Gaussian condition.
     curve_noises : list of str or None
         ``--noise`` SPECs drawn as validity-range curves; None draws every noise that has
         a level.
@@ -72,6 +75,7 @@ class BenchmarkConfig:
     slices: int = 1
     skip: set[str] = field(default_factory=set)
     oracle_models: list[str] | None = None
+    true_sigma: list[str] = field(default_factory=list)
     curve_noises: list[str] | None = None
     curve_images: int = 2
     figure_crop: int = 160
@@ -94,6 +98,7 @@ class BenchmarkConfig:
         if len(set(self.noises)) != len(self.noises):
             raise UsageError("--noise: a noise SPEC is given more than once")
         for option, chosen, given in (("--oracle-models", self.oracle_models, self.models),
+                                      ("--true-sigma", self.true_sigma, self.models),
                                       ("--curve-noise", self.curve_noises, self.noises)):
             stray = [c for c in chosen or [] if c not in given]
             if stray:
@@ -120,6 +125,8 @@ class BenchmarkConfig:
             words += ["--skip", ",".join(p for p in PARTS if p in self.skip)]
         if self.oracle_models is not None:
             words += ["--oracle-models", ",".join(self.oracle_models)]
+        if self.true_sigma:
+            words += ["--true-sigma", ",".join(self.true_sigma)]
         if self.curve_noises is not None:
             words += ["--curve-noise", *self.curve_noises]
         if self.allow_untrained:

@@ -9,7 +9,7 @@ allowed, and then it only enters the cost table (its image quality would mean no
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,8 @@ from medden.models import ClassicalDenoiser
 from medden.registry import model_registry, pipeline_registry
 from medden.spec import Spec, parse_spec, split_top_level
 
-__all__ = ["Method", "split_model_entries", "resolve_method", "resolve_methods"]
+__all__ = ["Method", "split_model_entries", "resolve_method", "resolve_methods",
+           "with_sigma"]
 
 
 @dataclass
@@ -57,6 +58,33 @@ class Method:
         """Whether the method is a classical filter declaring a tuning grid."""
         return (self.spec is not None and isinstance(self.network, ClassicalDenoiser)
                 and bool(type(self.network).tuning_grid))
+
+
+def with_sigma(method: Method) -> Callable[[float], nn.Module]:
+    """A factory of ``method``'s classical filter given the noise sigma (0-255 scale).
+
+    Used to give a filter such as BM3D the true standard deviation of the Gaussian noise
+    (0-255 scale) instead of its own estimate.
+
+    Raises
+    ------
+    UsageError
+        When ``method`` is not a classical filter declaring a
+        :attr:`~medden.models.ClassicalDenoiser.noise_sigma_parameter`.
+    """
+    spec = method.spec
+    parameter = getattr(method.network, "noise_sigma_parameter", None)
+    if spec is None or parameter is None:
+        raise UsageError(f"--true-sigma: '{method.label}' is not a classical filter that "
+                         "takes the noise sigma (bm3d, wavelet)")
+    cache: dict[float, nn.Module] = {}
+
+    def build(level: float) -> nn.Module:
+        if level not in cache:
+            cache[level] = model_registry.create(spec, **{parameter: float(level)}).eval()
+        return cache[level]
+
+    return build
 
 
 def split_model_entries(values: Iterable[str]) -> list[str]:

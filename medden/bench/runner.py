@@ -11,12 +11,13 @@ Networks see the whole image at once (no tiling).
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from medden.bench.conditions import Condition
@@ -26,10 +27,14 @@ from medden.bench.oracle import OracleTuner
 from medden.commands._common import item_generator
 from medden.metrics import compute_all
 
-__all__ = ["ORACLE_SUFFIX", "QualityResult", "noisy_image", "score", "run_quality"]
+__all__ = ["ORACLE_SUFFIX", "TRUE_SIGMA_SUFFIX", "QualityResult", "noisy_image", "score",
+           "run_quality"]
 
 #: Appended to a classical filter's label for its per-image oracle-tuned row.
 ORACLE_SUFFIX = " (oracle)"
+
+#: Appended to a classical filter's label for its row given the true Gaussian sigma.
+TRUE_SIGMA_SUFFIX = " (true σ)"
 
 #: Metric columns, in the two-stage paper's order (``delta_e`` only for RGB images).
 METRICS = ("psnr", "ssim", "delta_e", "vifp", "mse")
@@ -68,6 +73,13 @@ class QualityResult:
     kept: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
 
 
+def _gaussian_level(condition: Condition) -> float | None:
+    """The sigma of an additive Gaussian condition (0-255 scale); None for other noises."""
+    if condition.spec is None or condition.spec.name != "gaussian":
+        return None
+    return condition.level
+
+
 def _clipped(batch: torch.Tensor) -> np.ndarray:
     return np.clip(batch[0].detach().cpu().numpy(), 0.0, 1.0)
 
@@ -80,6 +92,7 @@ def run_quality(
     seed: int,
     keep: Collection[tuple[str, str]] = (),
     progress: bool = True,
+    true_sigma: Mapping[str, Callable[[float], nn.Module]] | None = None,
 ) -> QualityResult:
     """Score every scored method (and oracle-tuned filter) on every image and condition.
 
@@ -96,6 +109,9 @@ def run_quality(
         Pairs whose noisy image and outputs are kept (for the qualitative figures).
     progress : bool
         Show a progress bar (with the estimated time left).
+    true_sigma : mapping of str to callable, optional
+        By method label, a factory of the filter given a noise sigma (0-255 scale); adds a
+        ``label (true σ)`` row under every Gaussian condition with a level.
     """
     result = QualityResult()
     scored = [m for m in methods if m.scored]
@@ -113,6 +129,11 @@ def run_quality(
                     if method.label in tuners:
                         best, setting = tuners[method.label].best(noisy, clean)
                         outputs[method.label + ORACLE_SUFFIX] = (_clipped(best), setting)
+                    informed = (true_sigma or {}).get(method.label)
+                    if informed is not None and _gaussian_level(condition) is not None:
+                        level = _gaussian_level(condition)
+                        outputs[method.label + TRUE_SIGMA_SUFFIX] = (
+                            _clipped(informed(level)(noisy)), f"sigma={level:g}")
                 base = {"modality": image.modality, "image": image.key,
                         "noise": condition.noise, "level": condition.level,
                         "condition": condition.key}

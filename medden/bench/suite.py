@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,10 @@ from medden.bench.cost_table import (
 )
 from medden.bench.curves import curve_file_name, plot_curves, validity_curves
 from medden.bench.data import BenchImage, load_images
-from medden.bench.methods import Method, resolve_methods
+from medden.bench.methods import Method, resolve_methods, with_sigma
 from medden.bench.oracle import OracleTuner
 from medden.bench.qualitative import figure_images, qualitative_figure
-from medden.bench.runner import METRICS, ORACLE_SUFFIX, run_quality
+from medden.bench.runner import METRICS, ORACLE_SUFFIX, TRUE_SIGMA_SUFFIX, run_quality
 from medden.bench.tables import summarise, write_csv
 from medden.errors import UsageError
 
@@ -85,13 +85,16 @@ def _tuned(methods: Sequence[Method], config: BenchmarkConfig) -> list[Method]:
     return chosen
 
 
-def _table_models(methods: Sequence[Method], tuners: dict[str, OracleTuner]) -> list[str]:
+def _table_models(methods: Sequence[Method], tuners: dict[str, OracleTuner],
+                  informed: Collection[str]) -> list[str]:
     labels = []
     for method in methods:
         if method.scored:
             labels.append(method.label)
             if method.label in tuners:
                 labels.append(method.label + ORACLE_SUFFIX)
+            if method.label in informed:
+                labels.append(method.label + TRUE_SIGMA_SUFFIX)
     return labels
 
 
@@ -131,6 +134,7 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
     if not any(m.scored for m in methods) and not config.runs("cost"):
         raise UsageError("no model to score (untrained networks only enter the cost table)")
     tuners = {m.label: OracleTuner(m.spec) for m in _tuned(methods, config)}
+    informed = {m.label: with_sigma(m) for m in methods if m.label in config.true_sigma}
     images, problems = load_images(config.data, config.modality, config.max_images,
                                    config.crop, config.slices)
     config.out.mkdir(parents=True, exist_ok=True)
@@ -155,7 +159,7 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
     figure_rows = [s.at(level) for s in settings]
     keep = {(image.key, c.key) for image in shown.values() for c in figure_rows}
     quality = run_quality(images, conditions, methods, tuners, config.seed, keep,
-                          config.progress)
+                          config.progress, informed)
     summary = summarise(quality.records)
     for name, group in (("quality", main), ("ablation", ablation)):
         pairs = {(c.noise, c.level) for c in group}
@@ -177,7 +181,7 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
         write_csv(curves, ["modality", "noise", "level", "model", "input_psnr",
                            "output_psnr", "gain"], config.out / "curves.csv")
 
-    models = _table_models(methods, tuners)
+    models = _table_models(methods, tuners, informed)
     plain = [m.label for m in methods if m.scored]
     figures = [qualitative_figure(image, figure_rows, quality.kept, quality.records, plain,
                                   config.figure_crop, config.out / f"figure_{modality}.png")

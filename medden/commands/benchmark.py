@@ -83,6 +83,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--oracle-models", nargs="+", metavar="A,B,...",
                         help="oracle-tune only these --models entries (default: every "
                         "classical filter with a tuning grid)")
+    parser.add_argument("--true-sigma", nargs="+", metavar="A,B,...",
+                        help="also run these --models entries (classical filters with a "
+                        "'sigma', e.g. bm3d) given the true sigma of each Gaussian "
+                        "condition: an extra row 'bm3d (true σ)'")
     parser.add_argument("--curve-noise", nargs="+", metavar="SPEC",
                         help="draw curves only for these --noise SPECs (default: every noise "
                         "with a level)")
@@ -110,6 +114,7 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
         max_images=args.max_images, crop=args.crop, slices=args.slices, skip=set(args.skip),
         oracle_models=(None if args.oracle_models is None
                        else split_model_entries(args.oracle_models)),
+        true_sigma=split_model_entries(args.true_sigma or []),
         curve_noises=None if args.curve_noise is None else list(args.curve_noise),
         curve_images=args.curve_images, figure_crop=args.figure_crop,
         cost_repeats=args.cost_repeats, allow_untrained=args.allow_untrained,

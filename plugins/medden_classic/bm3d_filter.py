@@ -53,6 +53,7 @@ class BM3DFilter(ClassicalDenoiser):
         pass; ``vn``/``high``: for strong noise / higher quality at more cost).
     """
 
+    noise_sigma_parameter: ClassVar[str | None] = "sigma"
     tuning_grid: ClassVar[dict[str, list[Any]]] = {
         "sigma": [None, 10.0, 15.0, 20.0, 25.0, 35.0, 50.0],
     }

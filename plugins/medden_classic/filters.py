@@ -151,6 +151,7 @@ class WaveletFilter(ClassicalDenoiser):
         Number of decomposition levels; ``None`` uses three fewer than the maximum.
     """
 
+    noise_sigma_parameter: ClassVar[str | None] = "sigma"
     tuning_grid: ClassVar[dict[str, list[Any]]] = {
         "levels": [2, 3, 4, 5],
         "wavelet": ["db1", "db2", "db4", "sym4", "sym8"],
