@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from _train_support import tiny_config, write_images
 
 from medden.errors import UsageError
 from medden.registry import pipeline_registry
-from medden.train import config_from_dict, load_checkpoint, train
+from medden.train import TrainResult, config_from_dict, load_checkpoint, train
 from medden.train.checkpoint import RunInfo, save_checkpoint
 
 RESUMABLE = {"epochs": 3, "checkpoint_every": 3,
@@ -95,10 +96,24 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     assert not torch.equal(next(loaded.parameters()), next(pipeline.parameters()))
 
 
-def test_two_processes_train_like_one(images, tmp_path):
+def _torchrun(config: dict, tmp_path) -> TrainResult:
+    """Train ``config`` under ``torchrun --nproc_per_node=2`` (gloo), as a user would."""
+    config_file = tmp_path / "torchrun.yaml"
+    config_file.write_text(yaml.safe_dump({**config, "distributed": {"backend": "gloo"}}))
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    "--nproc_per_node=2", "-m", "medden.cli", "train", str(config_file)],
+                   check=True, capture_output=True, timeout=600)
+    return TrainResult(**json.loads((tmp_path / "two" / "result.json").read_text()))
+
+
+@pytest.mark.parametrize("launcher", ["spawn", "torchrun"])
+def test_two_processes_train_like_one(images, tmp_path, launcher):
     one = train(config_from_dict(tiny_config(images, tmp_path / "one", epochs=1)))
-    two = train(config_from_dict(tiny_config(images, tmp_path / "two", epochs=1,
-                                             distributed={"nproc": 2, "backend": "gloo"})))
+    if launcher == "spawn":
+        two = train(config_from_dict(tiny_config(images, tmp_path / "two", epochs=1,
+                                                 distributed={"nproc": 2, "backend": "gloo"})))
+    else:
+        two = _torchrun(tiny_config(images, tmp_path / "two", epochs=1), tmp_path)
     # the global batch is split over 2 gloo processes; DDP averages the gradients
     assert two.iterations == one.iterations
     assert float(two.history[0]["psnr"]) == pytest.approx(float(one.history[0]["psnr"]),
