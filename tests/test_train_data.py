@@ -98,3 +98,23 @@ def test_losses():
     assert ssim > 0.05 and combined == pytest.approx(2 * mse + 0.5 * ssim, rel=1e-5)
     with pytest.raises(SpecError, match="unknown loss 'huber'; valid losses: mse, l1"):
         build_loss("huber")
+
+
+def test_noise_sees_a_volume_patch_as_one_volume():
+    from typing import ClassVar
+
+    from medden.noise import Noise
+    from medden.train.data import AddNoised
+
+    class VolumeOnly(Noise):
+        """Adds the batch index: tells one volume from a batch of slices."""
+
+        spatial_dims: ClassVar[tuple[int, ...]] = (3,)
+
+        def apply(self, batch, generator):
+            index = torch.arange(batch.shape[0], dtype=batch.dtype)
+            return batch + index.view(-1, *[1] * (batch.ndim - 1)) + 1
+
+    patch = torch.zeros(1, 8, 16, 16)  # (C, D, H, W)
+    out = AddNoised("image", "input", VolumeOnly())({"image": patch})["input"]
+    assert out.shape == patch.shape and torch.equal(out, torch.ones_like(patch))

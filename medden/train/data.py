@@ -157,7 +157,8 @@ class AddNoised(Randomizable, MapTransform):
         self.randomize()
         out = dict(data)
         clean = torch.as_tensor(out[self.src], dtype=torch.float32)
-        out[self.dst] = self.noise(clean, make_generator(self._seed))
+        # one image (C, *spatial) as a batch of one: (C, D, H, W) alone would be ambiguous
+        out[self.dst] = self.noise(clean.unsqueeze(0), make_generator(self._seed))[0]
         return out
 
 
