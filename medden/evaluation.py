@@ -36,8 +36,8 @@ def evaluate_folders(
     problems : list of (str, str)
         Reference images that could not be scored, with the reason.
     """
-    ref_items = {str(i.relpath): i for i in scan(reference).items}
-    test_items = {str(i.relpath): i for i in scan(test).items}
+    ref_items = {i.key: i for i in scan(reference).items}
+    test_items = {i.key: i for i in scan(test).items}
     rows: list[dict] = []
     problems: list[tuple[str, str]] = []
     for key, ref_item in sorted(ref_items.items()):

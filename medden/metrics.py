@@ -95,17 +95,20 @@ def ssim(reference: ArrayLike, test: ArrayLike, data_range: float) -> float:
     Gaussian-weighted local statistics (window 11, sigma 1.5, population covariances), in
     2D or 3D; the mean is taken away from the borders the window does not cover.  The
     same as ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
-    use_sample_covariance=False)`` per channel.
+    use_sample_covariance=False)`` per channel.  A volume with fewer than 11 slices (a
+    short DICOM series) is scored slice by slice in 2D and the slices averaged.
 
     Parameters
     ----------
     reference, test : numpy.ndarray or torch.Tensor
-        One image each, ``(C, H, W)`` or ``(C, D, H, W)``, every spatial size >= 11.
+        One image each, ``(C, H, W)`` or ``(C, D, H, W)``, height and width >= 11.
     data_range : float
         Distance between the smallest and largest possible intensity (1 for [0, 1]).
     """
     _require_range(data_range)
     ref, tst = _pair(reference, test, "ssim")
+    if ref.ndim == 4 and ref.shape[1] < SSIM_WINDOW:  # too few slices for a 3-D window
+        ref, tst = (a.reshape(-1, *a.shape[2:]) for a in (ref, tst))
     _require_image(ref, "ssim", SSIM_WINDOW)
     scores = [
         structural_similarity(

@@ -33,10 +33,10 @@ def _hu(ds: Dataset) -> np.ndarray:
     return ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
 
 
-def _write_series(folder: Path, count: int = 4) -> list[Dataset]:
+def _write_series(folder: Path, count: int = 4, prefix: str = "slice") -> list[Dataset]:
     """The CT slice at ``count`` positions 2.5 mm apart, one new series, files without
     extension, written in an order that is neither position nor instance order."""
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     series_uid = generate_uid()
     source = pydicom.dcmread(CT_SMALL)
     datasets = []
@@ -50,7 +50,7 @@ def _write_series(folder: Path, count: int = 4) -> list[Dataset]:
         ds.ImagePositionPatient = [x, y, z + 2.5 * index]
         ds.SliceLocation = z + 2.5 * index
         ds.PixelData = (source.pixel_array + 7 * index).astype(np.int16).tobytes()
-        ds.save_as(folder / f"slice{(index * 3) % count}", enforce_file_format=True)
+        ds.save_as(folder / f"{prefix}{(index * 3) % count}", enforce_file_format=True)
         datasets.append(ds)
     return datasets
 
@@ -193,3 +193,16 @@ def test_resume_redoes_a_partly_written_series_as_one_series(tmp_path):
     assert len(uids) == 1 and uids != {first_uid}
     (entry,) = json.loads((tmp_path / "out" / "report.json").read_text())["files"]
     assert entry["status"] == "ok"
+
+
+def test_two_series_in_one_folder_are_scored_apart(tmp_path):
+    from medden.evaluation import evaluate_folders
+
+    _write_series(tmp_path / "in" / "study", prefix="a")
+    _write_series(tmp_path / "in" / "study", count=3, prefix="b")
+    assert main(["denoise", str(tmp_path / "in"), str(tmp_path / "out"), "--model",
+                 "median:size=3", "--quiet"]) == 0
+    rows, problems = evaluate_folders(tmp_path / "in", tmp_path / "out")
+    assert problems == []
+    assert [r["file"] for r in rows] == ["study/a0", "study/b0", "mean"]
+    assert all(30 < r["psnr"] < 80 for r in rows)

@@ -74,6 +74,13 @@ def test_ssim_of_volume_matches_skimage_3d():
     )
 
 
+def test_ssim_of_a_short_volume_averages_its_slices():
+    clean = textured((4, 24, 28), channels=2)
+    noisy = add_noise(clean, 20)
+    slices = [skimage_ssim(clean[:, z], noisy[:, z], 1.0) for z in range(4)]
+    assert metrics.ssim(clean, noisy, 1.0) == pytest.approx(np.mean(slices), abs=1e-4)
+
+
 def test_torch_tensors_give_the_numpy_results():
     clean = textured((48, 48), 3)
     noisy = add_noise(clean, 10)
@@ -125,7 +132,7 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="data_range must be positive"):
         metrics.psnr(image, image, 0)
     with pytest.raises(ValueError, match=r"spatial size >= 11"):
-        metrics.ssim(np.zeros((1, 8, 48, 48)), np.zeros((1, 8, 48, 48)), 1.0)
+        metrics.ssim(np.zeros((1, 8, 48, 8)), np.zeros((1, 8, 48, 8)), 1.0)
     with pytest.raises(ValueError, match="height and width >= 41"):
         metrics.vifp(np.zeros((1, 40, 64)), np.zeros((1, 40, 64)))
     with pytest.raises(ValueError, match="RGB"):

@@ -43,10 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _figure_rows(samples: Path, noisy: Path, denoised: Path, scores: dict) -> list:
     rows = []
-    noisy_items = {str(i.relpath): i for i in scan(noisy).items}
-    denoised_items = {str(i.relpath): i for i in scan(denoised).items}
+    noisy_items = {i.key: i for i in scan(noisy).items}
+    denoised_items = {i.key: i for i in scan(denoised).items}
     for item in scan(samples).items:
-        key = str(item.relpath)
+        key = item.key
         if key not in noisy_items or key not in denoised_items:
             continue
         clean = read_item(item)
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     noisy_dir, denoised_dir = args.out / "noisy", args.out / "denoised"
 
     def add_noise(image: MedicalImage, item: ScanItem) -> Operation:
-        generator = item_generator(args.seed, str(item.relpath))
+        generator = item_generator(args.seed, item.key)
         return Operation(args.noise, lambda t: noise(t.unsqueeze(0), generator)[0],
                          f"synthetic noise ({args.noise})")
 

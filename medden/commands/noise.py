@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     derivation = f"synthetic noise added by medden ({spec}, seed {args.seed})"
 
     def prepare(image: MedicalImage, item: ScanItem) -> Operation:
-        generator = item_generator(args.seed, str(item.relpath))
+        generator = item_generator(args.seed, item.key)
 
         def add_noise(tensor: torch.Tensor) -> torch.Tensor:
             return noise(tensor.unsqueeze(0), generator)[0]  # a batch of one

@@ -44,6 +44,17 @@ class ScanItem:
     relpath: Path
     series_uid: str | None = None
 
+    @property
+    def key(self) -> str:
+        """Names the item uniquely within its scan, and the same in a denoised copy.
+
+        The relative path, plus for a series of several files the name of its first file:
+        two series in one folder share their ``relpath`` but not their files.
+        """
+        if self.kind == "dicom_series" and len(self.paths) > 1:
+            return str(self.relpath / self.paths[0].name)
+        return str(self.relpath)
+
 
 @dataclass
 class ScanResult:
