@@ -161,17 +161,30 @@ def _slice_order(entries: list[_Entry]) -> list[int]:
 
 
 def _image(entries: list[_Entry], layout: str) -> MedicalImage:
-    planes = np.concatenate([e.planes for e in entries], axis=1)
+    """The image of ``entries`` (in slice order); their stored planes are released.
+
+    Each file's planes are converted into the float volume and dropped at once, so a large
+    series is never held twice in its stored type (peak memory: the float volume plus the
+    stored planes not converted yet).
+    """
+    first_planes = entries[0].planes
+    depth = sum(e.planes.shape[1] for e in entries)
+    stored_dtype = first_planes.dtype
     rescale = np.concatenate([e.rescale for e in entries], axis=0)
-    data = np.empty(planes.shape, dtype=np.float32)
-    for p, (slope, intercept) in enumerate(rescale):
-        data[:, p] = planes[:, p] * slope + intercept
+    data = np.empty((first_planes.shape[0], depth, *first_planes.shape[2:]), dtype=np.float32)
+    del first_planes
+    start = 0
+    for entry in entries:
+        for f, (slope, intercept) in enumerate(entry.rescale):
+            data[:, start + f] = entry.planes[:, f] * slope + intercept
+        start += entry.planes.shape[1]
+        entry.planes = np.empty((0, 0, 0, 0), stored_dtype)  # release this file's pixels
     ends = []
     for entry in entries:
         low, high = _stored_limits(entry.ds)
         ends.append(entry.rescale @ np.array([[low, high], [1.0, 1.0]]))
     ends = np.concatenate(ends)
-    volume = planes.shape[1] > 1
+    volume = depth > 1
     extra = {
         "datasets": [e.ds for e in entries],
         "filenames": [e.path.name for e in entries],
@@ -186,7 +199,7 @@ def _image(entries: list[_Entry], layout: str) -> MedicalImage:
     meta = ImageMeta(
         source=entries[0].path,
         format="dicom",
-        original_dtype=planes.dtype,
+        original_dtype=stored_dtype,
         modality=str(first.get("Modality") or "") or None,
         value_range=(float(ends.min()), float(ends.max())),
         extra=extra,
