@@ -67,8 +67,20 @@ def _type_name(annotation: Any) -> str:
 
 
 def _docstring_help(cls: type) -> dict[str, str]:
-    """Parse the numpy ``Parameters`` section of a class docstring."""
-    doc = inspect.getdoc(cls) or ""
+    """Parameter descriptions of ``cls``: its numpy ``Parameters`` section over its bases'.
+
+    A subclass documents only the parameters it adds or describes differently; the others
+    keep the description of the nearest base class that has one.
+    """
+    helps: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        helps.update({k: v for k, v in _own_docstring_help(klass).items() if v})
+    return helps
+
+
+def _own_docstring_help(cls: type) -> dict[str, str]:
+    """Parse the numpy ``Parameters`` section of the docstring written in ``cls`` itself."""
+    doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
     match = re.search(r"^Parameters\n-+\n(.*?)(?:^\w[\w ]*\n-+\n|\Z)", doc, re.S | re.M)
     if not match:
         return {}

@@ -407,6 +407,23 @@ def test_describe_parameters_reads_signature_and_docstring():
     assert not params["low"].required
 
 
+def test_subclasses_inherit_the_descriptions_they_do_not_repeat():
+    class Wider(Toy):
+        """A toy that documents only what it changes.
+
+        Parameters
+        ----------
+        size : int
+            Window side in pixels, at least 3.
+        """
+
+    params = {p.name: p for p in describe_parameters(Wider)}
+    assert params["size"].help == "Window side in pixels, at least 3."
+    assert params["low"].help == "Range ends." and params["mode"].help
+    rescnn = {p.name: p.help for p in describe_parameters(model_registry.load("rescnn"))}
+    assert rescnn["depth"] == "Number of convolution layers (at least 2)."
+
+
 def test_registered_parameters_come_from_the_plugin():
     sigma = next(p for p in noise_registry.parameters("gaussian") if p.name == "sigma")
     assert (sigma.type_name, sigma.default) == ("float", 25.0)

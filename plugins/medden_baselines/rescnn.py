@@ -20,18 +20,6 @@ class ResCNN(DnCNN):
     it describes DnCNN's recipe (residual learning, batch normalisation, feed-forward
     convolutions) applied to medical images, so the layer layout and the defaults (17
     layers, 64 filters of 3×3) are DnCNN's (see :class:`~medden_baselines.dncnn.DnCNN`) and
-    should be set to the paper's values where they differ.
-
-    Parameters
-    ----------
-    in_channels : int
-        Image channels (output channels are the same).
-    spatial_dims : int
-        2 for images, 3 for volumes.
-    depth : int
-        Number of convolution layers (at least 2).
-    features : int
-        Filters per hidden layer.
-    kernel_size : int
-        Convolution kernel size.
+    should be set to the paper's values where they differ.  The parameters are DnCNN's,
+    documented there (``medden list models rescnn`` shows them).
     """
