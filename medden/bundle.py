@@ -171,6 +171,10 @@ def _train_config(training: dict[str, Any]) -> dict[str, Any]:
     config["data"].pop("val", None)
     config["output"] = "@output_dir"
     config.setdefault("log", {})["progress"] = True
+    if (config.get("init") or {}).get("weights"):
+        # the run started from weights on the trainer's disk; a user's retraining starts
+        # from this bundle's released weights instead (null: from scratch)
+        config["init"]["weights"] = "@bundle_root"
     return {
         "imports": ["$import medden.bundle as medden_bundle"],
         "bundle_root": ".",

@@ -87,6 +87,25 @@ def test_train_config_retrains_from_a_dataset_dir(bundle, tmp_path):
     config = json.loads((bundle / "configs" / "train.json").read_text())
     assert config["training"]["data"]["train"] == ["@dataset_dir"]
     assert config["training"]["output"] == "@output_dir"
+    data = write_images(tmp_path / "new_images", count=3, seed=5)
+    for init, output in ((None, "scratch"), ("@bundle_root", "from_bundle")):
+        config["training"]["init"] = {"weights": init, "freeze": []}
+        config_file = tmp_path / f"train_{output}.json"
+        config_file.write_text(json.dumps(config))
+        run(config_file=str(config_file), bundle_root=str(bundle), dataset_dir=str(data),
+            output_dir=str(tmp_path / output))
+        result = json.loads((tmp_path / output / "result.json").read_text())
+        assert result["iterations"] > 0 and (tmp_path / output / "best.pt").is_file()
+
+
+def test_fine_tuned_runs_retrain_from_the_bundle_weights(bundle, tmp_path):
+    from medden.bundle import _train_config
+
+    training = {"data": {"train": ["/trainer/disk"]}, "output": "runs/x",
+                "init": {"weights": "runs/xray_denoise/best.pt", "freeze": []}}
+    config = _train_config(training)
+    assert config["training"]["init"]["weights"] == "@bundle_root"
+    assert _train_config({"data": {}, "output": "o"})["training"].get("init") is None
 
 
 def test_export_refuses_incomplete_info(bundle, tmp_path):

@@ -18,7 +18,8 @@ medden's own commands, on an equal CPU budget:
      the initial weights are the only difference from ``scratch``.
 
 3. ``medden benchmark`` scores the final weights (``last.pt``) of every arm, the X-ray
-   network without any fine-tuning and BM3D given the true sigma on the held-out slices.
+   network without any fine-tuning and BM3D given the true sigma on the held-out slices;
+   ``validation.png`` plots each arm's validation PSNR against training time.
 
 Run (about 3 x MINUTES + 5 minutes)::
 
@@ -29,10 +30,16 @@ Run (about 3 x MINUTES + 5 minutes)::
 from __future__ import annotations
 
 import argparse
+import csv
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
 from medden.train import load_config
 from medden.train.data import load_records, split_records
@@ -42,6 +49,7 @@ MRI_CONFIG = REPO / "configs" / "bundles" / "mri_denoise.yaml"
 XRAY_CONFIG = REPO / "configs" / "bundles" / "xray_denoise.yaml"
 XRAY_BUNDLE = REPO / "bundles" / "xray_denoise"
 NOISE = "gaussian:sigma=25"
+ARMS = ("scratch", "finetune", "finetune_same_lr")
 
 
 def medden(*arguments: str) -> None:
@@ -74,6 +82,23 @@ def make_splits(work: Path, n_train: int, n_val: int) -> tuple[Path, Path, Path]
     return folders
 
 
+def plot_validation(work: Path, path: Path) -> None:
+    """Validation PSNR of every arm against its training time, from the runs' ``log.csv``."""
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for arm in ARMS:
+        with (work / arm / "log.csv").open() as handle:
+            rows = list(csv.DictReader(handle))
+        axes.plot([float(r["seconds"]) / 60 for r in rows], [float(r["psnr"]) for r in rows],
+                  marker=".", label=arm)
+    axes.set_xlabel("training time (min, 1 CPU thread)")
+    axes.set_ylabel("validation PSNR (dB), MRI, Gaussian σ 25")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
 def main() -> None:
     """Train the three arms and benchmark them on the held-out MRI slices."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -82,7 +107,12 @@ def main() -> None:
     parser.add_argument("--train-slices", type=int, default=20)
     parser.add_argument("--work", type=Path, default=Path("runs/transfer"))
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks/transfer"))
+    parser.add_argument("--plot-only", action="store_true",
+                        help="only redraw validation.png from finished runs")
     args = parser.parse_args()
+    if args.plot_only:
+        plot_validation(args.work, args.out / "validation.png")
+        return
     if args.work.exists():
         shutil.rmtree(args.work)
     train, val, heldout = make_splits(args.work, args.train_slices, 6)
@@ -97,10 +127,11 @@ def main() -> None:
         medden("finetune", "--from", str(XRAY_BUNDLE), "--data", str(train),
                "--output", str(args.work / arm), "--minutes", str(args.minutes), *lr, *sets)
     models = ["identity", str(XRAY_BUNDLE), "bm3d:sigma=25"] + [
-        str(args.work / arm / "last.pt") for arm in ("scratch", "finetune", "finetune_same_lr")]
+        str(args.work / arm / "last.pt") for arm in ARMS]
     medden("benchmark", "--data", str(heldout), "--models", *models, "--noise", "gaussian",
            "--levels", "25", "--seed", "0", "--modality", "mr", "--crop", "256",
            "--skip", "oracle,ablation,curves,cost,figures", "--quiet", "--out", str(args.out))
+    plot_validation(args.work, args.out / "validation.png")
 
 
 if __name__ == "__main__":
