@@ -189,9 +189,9 @@ def load_trained_checkpoint(path: str | Path) -> Network:
         ) from None
     pipeline, info = load_checkpoint(path)
     spec = parse_spec(info["pipeline"]) if info.get("pipeline") else "pipeline"
-    given, file = Path(path), Path(info.get("path", path))
-    name = given.name if file == given else f"{given.name}/{file.name}"  # run folder/best.pt
-    return Network(pipeline, f"checkpoint {name} ({spec})")
+    file = Path(info.get("path", path))
+    # run folder / file: tells apart the last.pt of several runs
+    return Network(pipeline, f"checkpoint {file.parent.name}/{file.name} ({spec})")
 
 
 def network_from_spec(spec: str | Spec, *, pipeline: bool) -> Network:

@@ -297,3 +297,10 @@ def test_trained_checkpoint_is_run_and_named(tmp_path):
     assert not np.array_equal(written, np.asarray(Image.open(source)))
     (entry,) = _report(tmp_path / "out")["files"]
     assert entry["model"] == "checkpoint run/best.pt (single:model=(dncnn:depth=2,features=4))"
+    from medden.denoisers import load_trained_checkpoint
+
+    train.save_checkpoint(tmp_path / "other" / "best.pt",
+                          {"model": pipeline, "run": train.RunInfo(spec, "noise2clean", {})})
+    labels = {load_trained_checkpoint(tmp_path / run / "best.pt").label
+              for run in ("run", "other")}
+    assert len(labels) == 2  # two runs' best.pt can sit side by side in a benchmark
