@@ -129,7 +129,8 @@ def _metadata(info: dict[str, Any]) -> dict[str, Any]:
     return {
         "schema": SCHEMA_URL,
         "version": info["version"],
-        "changelog": {info["version"]: info["changelog"]},
+        "changelog": (dict(info["changelog"]) if isinstance(info["changelog"], dict)
+                      else {info["version"]: info["changelog"]}),
         **_versions(),
         "name": info["name"],
         "task": info["task"],
@@ -215,7 +216,8 @@ def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
     folder : Path
         The bundle folder; its ``docs/`` and ``LICENSE`` are left as they are.
     info : dict
-        ``name``, ``version``, ``changelog``, ``task``, ``description``, ``modality``
+        ``name``, ``version``, ``changelog`` (text of this version, or a mapping of every
+        version to its text, newest first), ``task``, ``description``, ``modality``
         (medden intensity modality), ``dicom_modality``, ``channels``, ``data_source``,
         ``data_type``, ``references``, ``eval_noise`` (list of SPECs) and optional
         ``eval_metrics``.

@@ -117,3 +117,18 @@ def test_export_refuses_incomplete_info(bundle, tmp_path):
                  "--info", str(broken)])
     assert code == 2
     assert not (tmp_path / "b").exists()
+
+
+def test_changelog_keeps_every_version(bundle, tmp_path):
+    info = yaml.safe_load(INFO.read_text())
+    info["version"] = "0.2.0"
+    info["changelog"] = {"0.2.0": "trained longer", "0.1.0": "first release"}
+    path = tmp_path / "info.yaml"
+    path.write_text(yaml.safe_dump(info, sort_keys=False))
+    folder = tmp_path / "b"
+    assert main(["bundle", str(bundle / "models" / "model.pt"), str(folder), "--info",
+                 str(path)]) == 0
+    metadata = json.loads((folder / "configs" / "metadata.json").read_text())
+    assert metadata["version"] == "0.2.0"
+    assert list(metadata["changelog"].items()) == [("0.2.0", "trained longer"),
+                                                   ("0.1.0", "first release")]
