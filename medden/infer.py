@@ -20,6 +20,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from medden.models import built_spatial_dims
+
 __all__ = ["Denoising", "supported_channels"]
 
 #: Called with the number of slices (2-D images count as one) just finished.
@@ -79,7 +81,7 @@ class Denoising:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
         self.device = torch.device(device)
         self.network = network.to(self.device).eval()
-        self.spatial_dims = tuple(getattr(network, "spatial_dims", (2,)))
+        self.spatial_dims = built_spatial_dims(network)
         self.channels = supported_channels(network)
         self.learned = bool(getattr(network, "learned", True))
         self.tiles = {2: tile, 3: tile_3d}

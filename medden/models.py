@@ -20,7 +20,7 @@ from torch import nn
 
 from medden.spec import Spec
 
-__all__ = ["Denoiser", "ClassicalDenoiser", "pad_to_multiple"]
+__all__ = ["Denoiser", "ClassicalDenoiser", "pad_to_multiple", "built_spatial_dims"]
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, list[int]]:
@@ -103,3 +103,23 @@ class ClassicalDenoiser(Denoiser):
         array = x.detach().cpu().numpy().astype(np.float32, copy=False)
         out = np.stack([np.asarray(self.filter_image(img), dtype=np.float32) for img in array])
         return torch.from_numpy(out).to(device=x.device, dtype=x.dtype)
+
+
+_CONVOLUTIONS = {2: (nn.Conv2d, nn.ConvTranspose2d), 3: (nn.Conv3d, nn.ConvTranspose3d)}
+
+
+def built_spatial_dims(network: nn.Module) -> tuple[int, ...]:
+    """The image dimensionalities ``network`` *as built* accepts.
+
+    A class may support 2-D and 3-D images (``spatial_dims = (2, 3)``) while an instance is
+    built for one of them (``dncnn:spatial_dims=3``): its convolutions tell which.  Networks
+    without convolutions (classical filters) keep their declared dims.
+    """
+    declared = tuple(getattr(network, "spatial_dims", (2,)))
+    found = {dims for dims, kinds in _CONVOLUTIONS.items()
+             if any(isinstance(m, kinds) for m in network.modules())}
+    if len(found) == 1:
+        narrowed = tuple(d for d in declared if d in found)
+        return narrowed or tuple(found)
+    return declared
+

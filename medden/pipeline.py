@@ -14,6 +14,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from medden.models import built_spatial_dims
 from medden.spec import Spec
 
 __all__ = ["Pipeline"]
@@ -55,7 +56,7 @@ class Pipeline(nn.Module):
         """Spatial dims every stage supports."""
         dims = {2, 3}
         for stage in self.stages.values():
-            dims &= set(getattr(stage, "spatial_dims", (2,)))
+            dims &= set(built_spatial_dims(stage))
         return tuple(sorted(dims))
 
     @property

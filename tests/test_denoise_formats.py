@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
+import pytest
 import SimpleITK as sitk
 import tifffile
 import torch
@@ -113,3 +114,20 @@ def test_large_images_run_in_blended_tiles():
     torch.testing.assert_close(runner(volume.clone()), 0.5 * volume + 0.1)
     assert max(max(shape[2:]) for shape in network.seen) == 64
     assert max(shape[0] for shape in network.seen) <= 4  # tiles per network call
+
+
+def test_a_network_built_for_volumes_denoises_volumes_not_slices():
+    from medden.registry import pipeline_registry
+
+    volumetric = pipeline_registry.create("single:model=(dncnn:spatial_dims=3,depth=2,features=4)")
+    planar = pipeline_registry.create("single:model=(dncnn:spatial_dims=2,depth=2,features=4)")
+    assert (volumetric.spatial_dims, planar.spatial_dims) == ((3,), (2,))
+    volume = torch.rand(1, 8, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = volumetric.eval()(volume[None])[0]
+    assert torch.allclose(Denoising(volumetric)(volume), expected, atol=1e-6)
+    with torch.no_grad():  # the 2-D network runs slice by slice
+        slices = planar.eval()(volume.transpose(0, 1)).transpose(0, 1)
+    assert torch.allclose(Denoising(planar)(volume), slices, atol=1e-6)
+    with pytest.raises(ValueError, match=r"supports \(3,\)-D images, got a 2-D image"):
+        Denoising(volumetric)(volume[:, 0])
