@@ -46,7 +46,7 @@ class BenchmarkConfig:
         ``--models`` entries to oracle-tune; None tunes every classical filter with a
         tuning grid.
     true_sigma : list of str
-        ``--models`` entries (classical filters with a ``sigma``, e.g. ``bm3d``) that also
+        ``--models`` entries (classical filters that take the noise sigma: bm3d, wavelet) that also
         get a row given the true sigma of each Gaussian condition.
     curve_noises : list of str or None
         ``--noise`` SPECs drawn as validity-range curves; None draws every noise that has

@@ -123,6 +123,7 @@ def run_quality(
             clean = image.clean.numpy()
             for condition in conditions:
                 noisy = noisy_image(image, condition, noises[condition.key], seed)
+                level = _gaussian_level(condition)
                 outputs: dict[str, tuple[np.ndarray, str]] = {}
                 for method in scored:
                     outputs[method.label] = (_clipped(method.network(noisy)), "")
@@ -130,8 +131,7 @@ def run_quality(
                         best, setting = tuners[method.label].best(noisy, clean)
                         outputs[method.label + ORACLE_SUFFIX] = (_clipped(best), setting)
                     informed = (true_sigma or {}).get(method.label)
-                    if informed is not None and _gaussian_level(condition) is not None:
-                        level = _gaussian_level(condition)
+                    if informed is not None and level is not None:
                         outputs[method.label + TRUE_SIGMA_SUFFIX] = (
                             _clipped(informed(level)(noisy)), f"sigma={level:g}")
                 base = {"modality": image.modality, "image": image.key,

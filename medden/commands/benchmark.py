@@ -84,8 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="oracle-tune only these --models entries (default: every "
                         "classical filter with a tuning grid)")
     parser.add_argument("--true-sigma", nargs="+", metavar="A,B,...",
-                        help="also run these --models entries (classical filters with a "
-                        "'sigma', e.g. bm3d) given the true sigma of each Gaussian "
+                        help="also run these --models entries (classical filters that take "
+                        "the noise sigma: bm3d, wavelet) given the true sigma of each Gaussian "
                         "condition: an extra row 'bm3d (true σ)'")
     parser.add_argument("--curve-noise", nargs="+", metavar="SPEC",
                         help="draw curves only for these --noise SPECs (default: every noise "

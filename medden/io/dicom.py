@@ -167,12 +167,11 @@ def _image(entries: list[_Entry], layout: str) -> MedicalImage:
     series is never held twice in its stored type (peak memory: the float volume plus the
     stored planes not converted yet).
     """
-    first_planes = entries[0].planes
-    depth = sum(e.planes.shape[1] for e in entries)
-    stored_dtype = first_planes.dtype
+    channels, _, rows, columns = entries[0].planes.shape
+    stored_dtype = entries[0].planes.dtype
     rescale = np.concatenate([e.rescale for e in entries], axis=0)
-    data = np.empty((first_planes.shape[0], depth, *first_planes.shape[2:]), dtype=np.float32)
-    del first_planes
+    depth = len(rescale)  # one (slope, intercept) per frame
+    data = np.empty((channels, depth, rows, columns), dtype=np.float32)
     start = 0
     for entry in entries:
         for f, (slope, intercept) in enumerate(entry.rescale):
