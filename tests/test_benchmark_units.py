@@ -197,6 +197,22 @@ def test_true_sigma_rows_give_the_filter_the_level_of_gaussian_noise_only(tmp_pa
         capsys.readouterr().err
 
 
+def test_oracle_noise_tunes_under_the_chosen_noises_only(tmp_path):
+    data, out = tmp_path / "scans", tmp_path / "out"
+    data.mkdir()
+    ramp = np.add.outer(np.arange(48), np.arange(48)).astype(np.uint8) * 2
+    Image.fromarray(ramp).save(data / "ramp.png")
+    assert main(["benchmark", "--data", str(data), "--models", "median", "--noise", "gaussian",
+                 "salt_pepper", "--levels", "15,25", "--oracle-noise", "salt_pepper",
+                 "--out", str(out), "--quiet", "--skip", "ablation,curves,figures,cost"]) == 0
+    with (out / "per_image.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    tuned = [r["noise"] for r in rows if r["model"] == "median (oracle)"]
+    assert tuned == ["salt_pepper"]
+    assert len([r for r in rows if r["model"] == "median"]) == 3  # 2 Gaussian levels + 1
+    assert "under `salt_pepper` only" in (out / "benchmark.md").read_text()
+
+
 def test_usage_errors_exit_2(tiny, tmp_path, capsys):
     argv = ["benchmark", "--data", str(tmp_path), "--noise", "gaussian", "--quiet"]
     assert main(argv + ["--models", tiny]) == 2
@@ -217,11 +233,12 @@ def test_command_line_round_trips():
     args = build_parser().parse_args(shlex.split(
         "benchmark --data d --models 'bilateral:sigma_color=40,sigma_spatial=2,median' "
         "--noise gaussian salt_pepper --levels 25,15 --crop 64 --skip cost "
-        "--oracle-models median --curve-noise gaussian "
+        "--oracle-models median --oracle-noise salt_pepper --curve-noise gaussian "
         "--true-sigma 'bilateral:sigma_color=40,sigma_spatial=2'"))
     config = config_from_args(args)
     assert config.models == ["bilateral:sigma_color=40,sigma_spatial=2", "median"]
     assert config.oracle_models == ["median"] and config.curve_noises == ["gaussian"]
+    assert config.oracle_noises == ["salt_pepper"]
     assert config.true_sigma == ["bilateral:sigma_color=40,sigma_spatial=2"]
     again = config_from_args(build_parser().parse_args(shlex.split(config.command_line())[1:]))
     assert again == config
@@ -231,6 +248,9 @@ def test_command_line_round_trips():
     with pytest.raises(UsageError, match="--oracle-models: 'tv' is not one of median"):
         BenchmarkConfig(data=config.data, models=["median"], noises=["gaussian"],
                         levels=[25.0], out=config.out, oracle_models=["tv"])
+    with pytest.raises(UsageError, match="--oracle-noise: 'speckle' is not one of gaussian"):
+        BenchmarkConfig(data=config.data, models=["median"], noises=["gaussian"],
+                        levels=[25.0], out=config.out, oracle_noises=["speckle"])
 
 
 def _summary_row(model, noise, level, psnr, mse=0.001):

@@ -45,6 +45,8 @@ class BenchmarkConfig:
     oracle_models : list of str or None
         ``--models`` entries to oracle-tune; None tunes every classical filter with a
         tuning grid.
+    oracle_noises : list of str or None
+        ``--noise`` SPECs under which the oracle runs; None runs it under every noise.
     true_sigma : list of str
         ``--models`` entries (classical filters that take the noise sigma: bm3d, wavelet) that also
         get a row given the true sigma of each Gaussian condition.
@@ -75,6 +77,7 @@ class BenchmarkConfig:
     slices: int = 1
     skip: set[str] = field(default_factory=set)
     oracle_models: list[str] | None = None
+    oracle_noises: list[str] | None = None
     true_sigma: list[str] = field(default_factory=list)
     curve_noises: list[str] | None = None
     curve_images: int = 2
@@ -98,6 +101,7 @@ class BenchmarkConfig:
         if len(set(self.noises)) != len(self.noises):
             raise UsageError("--noise: a noise SPEC is given more than once")
         for option, chosen, given in (("--oracle-models", self.oracle_models, self.models),
+                                      ("--oracle-noise", self.oracle_noises, self.noises),
                                       ("--true-sigma", self.true_sigma, self.models),
                                       ("--curve-noise", self.curve_noises, self.noises)):
             stray = [c for c in chosen or [] if c not in given]
@@ -125,6 +129,8 @@ class BenchmarkConfig:
             words += ["--skip", ",".join(p for p in PARTS if p in self.skip)]
         if self.oracle_models is not None:
             words += ["--oracle-models", ",".join(self.oracle_models)]
+        if self.oracle_noises is not None:
+            words += ["--oracle-noise", *self.oracle_noises]
         if self.true_sigma:
             words += ["--true-sigma", ",".join(self.true_sigma)]
         if self.curve_noises is not None:

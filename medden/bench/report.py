@@ -129,7 +129,9 @@ def render(
             + (f" Untrained (cost table only): {', '.join(untrained)}." if untrained else "")
             + (" Rows marked *(oracle)*: the filter's best setting chosen image by image "
                "against the clean reference, among its tuning grid and the given setting "
-               "(the Noise2Noise X-ray/CT paper's protocol)." if tuners else "")
+               "(the Noise2Noise X-ray/CT paper's protocol)"
+               + (", under " + ", ".join(f"`{n}`" for n in config.oracle_noises) + " only"
+                  if config.oracle_noises is not None else "") + "." if tuners else "")
             + (" Rows marked *(true σ)*: the filter given the true standard deviation of "
                "the Gaussian noise instead of its own estimate." if config.true_sigma
                else ""),

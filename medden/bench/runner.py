@@ -93,6 +93,7 @@ def run_quality(
     keep: Collection[tuple[str, str]] = (),
     progress: bool = True,
     true_sigma: Mapping[str, Callable[[float], nn.Module]] | None = None,
+    oracle_noises: Collection[str] | None = None,
 ) -> QualityResult:
     """Score every scored method (and oracle-tuned filter) on every image and condition.
 
@@ -112,6 +113,9 @@ def run_quality(
     true_sigma : mapping of str to callable, optional
         By method label, a factory of the filter given a noise sigma (0-255 scale); adds a
         ``label (true σ)`` row under every Gaussian condition with a level.
+    oracle_noises : collection of str, optional
+        Noise labels (``--noise`` SPECs) under which the tuners run; None: under every
+        condition.
     """
     result = QualityResult()
     scored = [m for m in methods if m.scored]
@@ -124,10 +128,11 @@ def run_quality(
             for condition in conditions:
                 noisy = noisy_image(image, condition, noises[condition.key], seed)
                 level = _gaussian_level(condition)
+                tuned = oracle_noises is None or condition.noise in oracle_noises
                 outputs: dict[str, tuple[np.ndarray, str]] = {}
                 for method in scored:
                     outputs[method.label] = (_clipped(method.network(noisy)), "")
-                    if method.label in tuners:
+                    if tuned and method.label in tuners:
                         best, setting = tuners[method.label].best(noisy, clean)
                         outputs[method.label + ORACLE_SUFFIX] = (_clipped(best), setting)
                     informed = (true_sigma or {}).get(method.label)

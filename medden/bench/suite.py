@@ -106,15 +106,17 @@ def _announce(seconds: float, config: BenchmarkConfig) -> None:
 
 def _estimate(costs: list[dict[str, Any]], methods: list[Method],
               tuners: dict[str, OracleTuner], images: list[BenchImage], conditions: int,
-              curve_runs: int, channels: int) -> float:
+              tuned_conditions: int, curve_runs: int, channels: int) -> float:
     scored = {m.label for m in methods if m.scored}
     rows = [r for r in costs if r["name"] in scored]
-    runs = {m: 1 + len(tuners[m]) if m in tuners else 1 for m in scored}
     pixels = sum(image.clean.shape[-1] * image.clean.shape[-2] for image in images)
     per_score = metric_seconds(channels)
-    quality = estimate_seconds(rows, runs, pixels, conditions, per_score)
+    plain = estimate_seconds(rows, {}, pixels, conditions, per_score)
+    oracle = estimate_seconds([r for r in rows if r["name"] in tuners],
+                              {m: len(tuner) for m, tuner in tuners.items()}, pixels,
+                              tuned_conditions, per_score)
     curves = estimate_seconds(rows, {}, pixels // max(len(images), 1), curve_runs, 0.0)
-    return quality + curves
+    return plain + oracle + curves
 
 
 def run_benchmark(config: BenchmarkConfig) -> Path:
@@ -152,14 +154,16 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
     if costs:
         curve_runs = (len(level_settings) * len(CURVE_INPUT_PSNR)
                       * sum(len(group) for group in curve_groups.values()))
-        _announce(_estimate(costs, methods, tuners, images, len(conditions),
+        tuned_conditions = sum(config.oracle_noises is None or c.noise in config.oracle_noises
+                               for c in conditions)
+        _announce(_estimate(costs, methods, tuners, images, len(conditions), tuned_conditions,
                             curve_runs, channels), config)
 
     shown = figure_images(images) if config.runs("figures") else {}
     figure_rows = [s.at(level) for s in settings]
     keep = {(image.key, c.key) for image in shown.values() for c in figure_rows}
     quality = run_quality(images, conditions, methods, tuners, config.seed, keep,
-                          config.progress, informed)
+                          config.progress, informed, config.oracle_noises)
     summary = summarise(quality.records)
     for name, group in (("quality", main), ("ablation", ablation)):
         pairs = {(c.noise, c.level) for c in group}

@@ -83,6 +83,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--oracle-models", nargs="+", metavar="A,B,...",
                         help="oracle-tune only these --models entries (default: every "
                         "classical filter with a tuning grid)")
+    parser.add_argument("--oracle-noise", nargs="+", metavar="SPEC",
+                        help="oracle-tune only under these --noise SPECs (default: every "
+                        "noise); the oracle is the slowest part")
     parser.add_argument("--true-sigma", nargs="+", metavar="A,B,...",
                         help="also run these --models entries (classical filters that take "
                         "the noise sigma: bm3d, wavelet) given the true sigma of each Gaussian "
@@ -114,6 +117,7 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
         max_images=args.max_images, crop=args.crop, slices=args.slices, skip=set(args.skip),
         oracle_models=(None if args.oracle_models is None
                        else split_model_entries(args.oracle_models)),
+        oracle_noises=None if args.oracle_noise is None else list(args.oracle_noise),
         true_sigma=split_model_entries(args.true_sigma or []),
         curve_noises=None if args.curve_noise is None else list(args.curve_noise),
         curve_images=args.curve_images, figure_crop=args.figure_crop,
