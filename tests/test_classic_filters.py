@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from medden.metrics import psnr
 from medden.models import ClassicalDenoiser
-from medden.registry import model_registry
+from medden.registry import model_registry, noise_registry
 
 HAS_BM3D = importlib.util.find_spec("bm3d") is not None
 needs_bm3d = pytest.mark.skipif(not HAS_BM3D, reason="the optional bm3d package is missing")
@@ -169,3 +169,22 @@ def test_bm3d_handles_images_smaller_than_its_blocks(channels):
     out = model_registry.create("bm3d:sigma=25")(noisy)
     assert out.shape == clean.shape
     assert (out - clean).abs().mean() < (noisy - clean).abs().mean()
+
+
+def test_switching_median_replaces_impulses_only():
+    clean = smooth_image((60, 70), 1)
+    clean[:, :12] = 0.0  # a black band: its pepper-valued pixels are not impulses
+    batch = torch.from_numpy(clean)[None]
+    noise = noise_registry.create("salt_pepper:amount=0.05")
+    noisy = noise(batch, generator=torch.Generator().manual_seed(0))
+    hit = noisy != batch
+    out = model_registry.create("switching_median")(noisy)
+    assert torch.equal(out[~hit], batch[~hit])  # every other pixel passes through exactly
+    assert torch.equal(out[:, :, :12], batch[:, :, :12])
+    median = model_registry.create("median:size=3")(noisy)
+    assert psnr(batch[0], out[0], 1.0) > psnr(batch[0], median[0], 1.0) + 8.0
+    assert psnr(batch[0], out[0], 1.0) > 45.0
+    gaussian = batch + 0.1 * torch.randn(batch.shape, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(model_registry.create("switching_median")(gaussian), gaussian)
+    volume = noisy[:, :, None].expand(1, 1, 3, 60, 70)
+    assert torch.equal(model_registry.create("switching_median")(volume)[:, :, 1], out)

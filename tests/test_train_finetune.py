@@ -12,7 +12,12 @@ from medden.cli import main
 from medden.errors import UsageError
 from medden.registry import pipeline_registry
 from medden.train import config_from_dict, load_checkpoint, read_checkpoint, train
-from medden.train.finetune import adapt_state_dict, encoder_parameters, finetune_config
+from medden.train.finetune import (
+    adapt_state_dict,
+    encoder_parameters,
+    finetune_config,
+    initialise_from,
+)
 
 TWO_STAGE = "two_stage:nen=(nen:features=8,blocks=1),rn=(rn:features=8,blocks=1)"
 
@@ -84,6 +89,28 @@ def test_bundle_folders_read_as_checkpoints(tmp_path):
     config = finetune_config(bundle, [str(tmp_path / "skin")], str(tmp_path / "out"))
     assert config.data.train == [str(tmp_path / "skin")] and config.output == str(tmp_path / "out")
     assert config.optimizer.lr == pytest.approx(3e-4) and config.init.weights == str(bundle)
+
+
+def test_single_weights_initialise_a_prefiltered_pipeline(tmp_path):
+    model = "(cae:features=8,in_channels=1)"
+    single = pipeline_registry.create(f"single:model={model}")
+    bundle = tmp_path / "bundle"
+    (bundle / "configs").mkdir(parents=True)
+    (bundle / "models").mkdir()
+    (bundle / "configs" / "inference.json").write_text(json.dumps(
+        {"network_def": {"_target_": "medden.bundle.network", "spec": f"single:model={model}"}}))
+    torch.save(single.state_dict(), bundle / "models" / "model.pt")
+    torch.manual_seed(1)
+    prefiltered = pipeline_registry.create(f"prefiltered:model={model}")
+    assert initialise_from(prefiltered, bundle) == []
+    assert all(torch.equal(a, b) for a, b in zip(prefiltered.state_dict().values(),
+                                                  single.state_dict().values(), strict=True))
+    impulses = torch.full((1, 1, 16, 16), 0.5)
+    impulses[0, 0, 5, 7] = 1.0
+    assert torch.equal(prefiltered(impulses), single(torch.full((1, 1, 16, 16), 0.5)))
+    other = pipeline_registry.create("prefiltered:model=(cae:features=4,in_channels=1)")
+    with pytest.raises(UsageError, match="cannot adapt 'stages.model.body.0.conv.weight'"):
+        initialise_from(other, bundle)
 
 
 def test_finetune_config_errors(tmp_path):

@@ -81,6 +81,9 @@ def initialise_from(pipeline: Pipeline, weights: str | Path) -> list[str]:
     """Load trained weights into ``pipeline``, adapting channel counts; returns the names
     of the adapted tensors.
 
+    Weights of another pipeline kind load when their tensors have the same names (a
+    ``single`` network into a ``prefiltered`` pipeline around the same model).
+
     Raises
     ------
     UsageError
@@ -88,10 +91,11 @@ def initialise_from(pipeline: Pipeline, weights: str | Path) -> list[str]:
     """
     data = read_checkpoint(weights)
     source_name = data["run"]["pipeline"]["name"]
-    if source_name != pipeline.spec.name:
+    target = pipeline.state_dict()
+    if source_name != pipeline.spec.name and set(data["model"]) != set(target):
         raise UsageError(f"'{weights}' holds a '{source_name}' pipeline, not "
                          f"'{pipeline.spec.name}'")
-    state, adapted = adapt_state_dict(data["model"], pipeline.state_dict())
+    state, adapted = adapt_state_dict(data["model"], target)
     pipeline.load_state_dict(state)
     return adapted
 
