@@ -1,0 +1,63 @@
+"""The trained bundles shipped in ``bundles/``: metadata, weights, TorchScript export, denoising."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from monai.bundle import ConfigParser, verify_metadata
+
+from medden.metrics import psnr
+from medden.registry import noise_registry
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO.parent / "shared" / "monai" / "meta_schema_20240725.json"
+BUNDLES = sorted(p.parent.parent for p in (REPO / "bundles").glob("*/configs/metadata.json"))
+
+
+def _network(bundle: Path) -> torch.nn.Module:
+    parser = ConfigParser()
+    parser.read_config(bundle / "configs" / "inference.json")
+    parser["bundle_root"] = str(bundle)
+    network = parser.get_parsed_content("network_def")
+    state = torch.load(bundle / "models" / "model.pt", map_location="cpu", weights_only=True)
+    network.load_state_dict(state)
+    return network.eval()
+
+
+def _smooth(channels: int, size: int = 96) -> torch.Tensor:
+    ramp = torch.linspace(0.2, 0.8, size)
+    image = 0.5 * (ramp[:, None] + ramp[None, :]) + 0.1 * torch.sin(ramp * 12)[None, :]
+    return image.expand(1, channels, size, size).clone()
+
+
+def test_every_modality_ships_a_bundle():
+    assert {b.name for b in BUNDLES} == {"xray_denoise", "ct_denoise", "mri_denoise",
+                                         "multimodal_denoise"}
+
+
+@pytest.mark.parametrize("bundle", BUNDLES, ids=lambda b: b.name)
+def test_metadata_verifies_against_the_official_schema(bundle):
+    if not SCHEMA.exists():
+        pytest.skip("the MONAI metadata schema copy (../shared/monai) is not here")
+    verify_metadata(meta_file=str(bundle / "configs" / "metadata.json"), filepath=str(SCHEMA))
+
+
+@pytest.mark.parametrize("bundle", BUNDLES, ids=lambda b: b.name)
+def test_weights_denoise_and_torchscript_matches(bundle):
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    channels = meta["network_data_format"]["inputs"]["image"]["num_channels"]
+    network = _network(bundle)
+    clean = _smooth(channels)
+    generator = torch.Generator().manual_seed(0)
+    gaussian = noise_registry.create("gaussian:sigma=25")(clean, generator=generator)
+    impulses = noise_registry.create("salt_pepper:amount=0.05")(clean, generator=generator)
+    scripted = torch.jit.load(str(bundle / "models" / "model.ts"), map_location="cpu")
+    with torch.inference_mode():
+        for noisy, gain in ((gaussian, 6.0), (impulses, 15.0)):
+            out = network(noisy)
+            assert out.shape == noisy.shape and out.dtype == torch.float32
+            assert psnr(clean[0], out[0].clamp(0, 1), 1.0) > psnr(clean[0], noisy[0], 1.0) + gain
+            torch.testing.assert_close(scripted(noisy), out, atol=1e-4, rtol=1e-4)
