@@ -116,3 +116,11 @@ def test_single_weights_initialise_a_prefiltered_pipeline(tmp_path):
 def test_finetune_config_errors(tmp_path):
     with pytest.raises(UsageError, match="no checkpoint at"):
         finetune_config(tmp_path / "nothing", [str(tmp_path)], str(tmp_path / "out"))
+
+
+def test_prefiltered_pipeline_refuses_a_prefilter_with_weights():
+    with pytest.raises(ValueError, match="prefilter '.*cae.*' has learned weights"):
+        pipeline_registry.create("prefiltered:model=(cae:features=4,in_channels=1),"
+                                 "prefilter=(cae:features=4,in_channels=1)")
+    assert pipeline_registry.create("prefiltered:model=(cae:features=4,in_channels=1),"
+                                    "prefilter=median") is not None

@@ -112,6 +112,10 @@ class BenchmarkConfig:
         """Whether ``part`` is run."""
         return part not in self.skip
 
+    def tunes_under(self, noise: str) -> bool:
+        """Whether the oracle runs under the ``--noise`` SPEC ``noise``."""
+        return self.oracle_noises is None or noise in self.oracle_noises
+
     def command_line(self) -> str:
         """The ``medden benchmark`` command reproducing this run."""
         words = ["medden", "benchmark", "--data", str(self.data),

@@ -93,7 +93,7 @@ def run_quality(
     keep: Collection[tuple[str, str]] = (),
     progress: bool = True,
     true_sigma: Mapping[str, Callable[[float], nn.Module]] | None = None,
-    oracle_noises: Collection[str] | None = None,
+    tunes_under: Callable[[str], bool] | None = None,
 ) -> QualityResult:
     """Score every scored method (and oracle-tuned filter) on every image and condition.
 
@@ -113,8 +113,8 @@ def run_quality(
     true_sigma : mapping of str to callable, optional
         By method label, a factory of the filter given a noise sigma (0-255 scale); adds a
         ``label (true σ)`` row under every Gaussian condition with a level.
-    oracle_noises : collection of str, optional
-        Noise labels (``--noise`` SPECs) under which the tuners run; None: under every
+    tunes_under : callable, optional
+        Whether the tuners run under a noise label (a ``--noise`` SPEC); None: under every
         condition.
     """
     result = QualityResult()
@@ -128,7 +128,7 @@ def run_quality(
             for condition in conditions:
                 noisy = noisy_image(image, condition, noises[condition.key], seed)
                 level = _gaussian_level(condition)
-                tuned = oracle_noises is None or condition.noise in oracle_noises
+                tuned = tunes_under is None or tunes_under(condition.noise)
                 outputs: dict[str, tuple[np.ndarray, str]] = {}
                 for method in scored:
                     outputs[method.label] = (_clipped(method.network(noisy)), "")

@@ -154,8 +154,7 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
     if costs:
         curve_runs = (len(level_settings) * len(CURVE_INPUT_PSNR)
                       * sum(len(group) for group in curve_groups.values()))
-        tuned_conditions = sum(config.oracle_noises is None or c.noise in config.oracle_noises
-                               for c in conditions)
+        tuned_conditions = sum(config.tunes_under(c.noise) for c in conditions)
         _announce(_estimate(costs, methods, tuners, images, len(conditions), tuned_conditions,
                             curve_runs, channels), config)
 
@@ -163,7 +162,7 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
     figure_rows = [s.at(level) for s in settings]
     keep = {(image.key, c.key) for image in shown.values() for c in figure_rows}
     quality = run_quality(images, conditions, methods, tuners, config.seed, keep,
-                          config.progress, informed, config.oracle_noises)
+                          config.progress, informed, config.tunes_under)
     summary = summarise(quality.records)
     for name, group in (("quality", main), ("ablation", ablation)):
         pairs = {(c.noise, c.level) for c in group}

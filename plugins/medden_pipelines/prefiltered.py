@@ -33,7 +33,7 @@ class PrefilteredPipeline(Pipeline):
     def __init__(self, model: Spec | str = "identity",
                  prefilter: Spec | str = "switching_median") -> None:
         first = model_registry.create(parse_spec(prefilter))
-        if getattr(first, "learned", True) or any(True for _ in first.parameters()):
+        if next(first.parameters(), None) is not None:
             raise ValueError(f"prefilter '{prefilter}' has learned weights; the prefiltered "
                              "pipeline takes a classical filter first")
         super().__init__({"prefilter": first, "model": model_registry.create(parse_spec(model))})

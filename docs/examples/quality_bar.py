@@ -1,0 +1,164 @@
+"""Check one model of a ``medden benchmark`` run against medden's bundle quality bar.
+
+Reads ``quality.csv`` and ``per_image.csv`` of a benchmark output folder and prints, as
+Markdown, the bar row by row (the bundles' ``docs/README.md`` embed this output):
+
+* Gaussian σ 15, 25, 50: mean PSNR at least 0.5 dB above BM3D given the true σ;
+* every noise at a fixed setting (Poisson, speckle, salt-and-pepper, mixture, Rician): mean
+  PSNR at least 2 dB above the best classical filter tuned per image, against two sets of
+  filters: the Noise2Noise paper's oracle-tuned baselines (Gaussian, bilateral and median
+  filters) and every classical row of the run (BM3D, TV, NLM, wavelet, switching median...);
+* almost-clean input (σ 2): output PSNR at least the input's;
+* SSIM above every classical row, in every row.
+
+    python docs/examples/quality_bar.py docs/benchmarks/xray_denoise --model bundle
+
+Images won counts, from ``per_image.csv``, the images on which the model is above the
+reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+#: The Noise2Noise X-ray/CT paper's baselines, tuned per image (its Sec. III).
+PAPER_FILTERS = ("gaussian_filter", "bilateral", "median")
+GAUSSIAN_LEVELS = ("15", "25", "50")
+GAUSSIAN_MARGIN = 0.5
+FIXED_MARGIN = 2.0
+ORACLE = " (oracle)"
+TRUE_SIGMA = " (true σ)"
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _base(label: str) -> str:
+    return label.replace(ORACLE, "").replace(TRUE_SIGMA, "")
+
+
+class BarCheck:
+    """The benchmark means and per-image scores of one run, and the bar's verdicts.
+
+    Parameters
+    ----------
+    folder : Path
+        ``medden benchmark`` output folder.
+    model : str
+        A substring of the checked model's label (e.g. ``bundle``).
+    """
+
+    def __init__(self, folder: Path, model: str) -> None:
+        means = _read(folder / "quality.csv")
+        labels = sorted({r["model"] for r in means if model in r["model"]})
+        if len(labels) != 1:
+            raise SystemExit(f"--model '{model}' matches {labels or 'no model'} in {folder}")
+        self.model = labels[0]
+        self.mean: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(dict)
+        for row in means:
+            self.mean[row["noise"], row["level"]][row["model"]] = {
+                "psnr": float(row["psnr"]), "ssim": float(row["ssim"])}
+        self.per_image: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
+        for row in _read(folder / "per_image.csv"):
+            self.per_image[row["noise"], row["level"], row["model"]][row["image"]] = float(
+                row["psnr"])
+
+    def classical(self, condition: tuple[str, str]) -> list[str]:
+        """Every row of ``condition`` but the checked model and the noisy input."""
+        return [m for m in self.mean[condition] if m not in (self.model, "identity")]
+
+    def psnr(self, condition: tuple[str, str], label: str) -> float:
+        """Mean PSNR of ``label`` under ``condition``."""
+        return self.mean[condition][label]["psnr"]
+
+    def won(self, condition: tuple[str, str], reference: str) -> str:
+        """``k/n``: images on which the model's PSNR is above ``reference``'s."""
+        ours = self.per_image[(*condition, self.model)]
+        theirs = self.per_image[(*condition, reference)]
+        return f"{sum(ours[i] > theirs[i] for i in ours)}/{len(ours)}"
+
+    def best(self, condition: tuple[str, str], labels: list[str]) -> str:
+        """The label of highest mean PSNR among ``labels``."""
+        return max(labels, key=lambda label: self.psnr(condition, label))
+
+    def versus(self, condition: tuple[str, str], reference: str, margin: float) -> list[str]:
+        """Cells: reference, its PSNR, the margin, images won, met."""
+        gain = self.psnr(condition, self.model) - self.psnr(condition, reference)
+        verdict = "yes" if gain >= margin else f"no ({margin - gain:.2f} short)"
+        return [reference, f"{self.psnr(condition, reference):.2f}", f"{gain:+.2f}",
+                self.won(condition, reference), verdict]
+
+
+def _condition_name(condition: tuple[str, str]) -> str:
+    noise, level = condition
+    return f"{noise} σ {level}" if level else noise
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def report(check: BarCheck) -> str:
+    """The bar, row by row, as Markdown tables."""
+    conditions = list(check.mean)
+    gaussian = [c for c in conditions if c[0] == "gaussian" and c[1] in GAUSSIAN_LEVELS]
+    fixed = [c for c in conditions if not c[1]]
+    parts = [f"Model: `{check.model}`.", ""]
+    rows = [[_condition_name(c), f"{check.psnr(c, check.model):.2f}",
+             *check.versus(c, "bm3d" + TRUE_SIGMA, GAUSSIAN_MARGIN)] for c in gaussian]
+    parts += ["Gaussian noise, against BM3D given the true σ (bar: +0.5 dB):", "",
+              _table(["condition", "model", "reference", "reference PSNR", "margin",
+                      "images won", "met"], rows), ""]
+    rows = []
+    for condition in fixed:
+        tuned = [m for m in check.classical(condition) if m.endswith(ORACLE)]
+        paper = [m for m in tuned if _base(m) in PAPER_FILTERS]
+        for name, labels in (("N2N paper's filters", paper), ("every classical filter", tuned)):
+            if labels:
+                rows.append([_condition_name(condition), name,
+                             f"{check.psnr(condition, check.model):.2f}",
+                             *check.versus(condition, check.best(condition, labels),
+                                           FIXED_MARGIN)])
+    parts += ["Noises at a fixed setting, against the best filter tuned per image (bar: +2 dB); "
+              "first against the Noise2Noise paper's oracle-tuned baselines (Gaussian, "
+              "bilateral, median), then against every oracle-tuned classical filter of the run:",
+              "", _table(["condition", "filters", "model", "best filter", "its PSNR", "margin",
+                          "images won", "met"], rows), ""]
+    clean = ("gaussian", "2")
+    if clean in check.mean:
+        before, after = check.psnr(clean, "identity"), check.psnr(clean, check.model)
+        parts += [f"Almost-clean input (Gaussian σ 2): input {before:.2f} dB, output "
+                  f"{after:.2f} dB ({after - before:+.2f}; images improved "
+                  f"{check.won(clean, 'identity')}): "
+                  f"{'met' if after >= before else 'not met'}.", ""]
+    rows = []
+    for condition in conditions:
+        others = check.classical(condition)
+        rival = max(others, key=lambda m: check.mean[condition][m]["ssim"])
+        ours, theirs = (check.mean[condition][m]["ssim"] for m in (check.model, rival))
+        rows.append([_condition_name(condition), f"{ours:.4f}", rival, f"{theirs:.4f}",
+                     "yes" if ours > theirs else "no"])
+    parts += ["SSIM against the best classical row (default, oracle-tuned or true σ):", "",
+              _table(["condition", "model SSIM", "best classical row", "its SSIM", "above"],
+                     rows)]
+    return "\n".join(parts)
+
+
+def main() -> None:
+    """Print the quality-bar tables of one benchmark run."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="medden benchmark output folder")
+    parser.add_argument("--model", default="bundle",
+                        help="substring of the checked model's label (default: bundle)")
+    args = parser.parse_args()
+    print(report(BarCheck(args.folder, args.model)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""docs/examples/quality_bar.py: the bundles' quality-bar verdicts from benchmark CSVs."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "examples" / "quality_bar.py"
+MODEL = "bundle demo 1.0"
+
+
+@pytest.fixture(scope="module")
+def quality_bar():
+    spec = importlib.util.spec_from_file_location("quality_bar", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture()
+def run(tmp_path):
+    """A benchmark folder: two images; PSNR per image, SSIM per model."""
+    table = {  # (noise, level): {model: (psnr image a, psnr image b, ssim)}
+        ("gaussian", "2"): {"identity": (42, 42, 0.95), MODEL: (44, 45, 0.97),
+                            "bm3d": (46, 46, 0.98), "bm3d (true σ)": (46, 46, 0.98)},
+        ("gaussian", "25"): {"identity": (20, 20, 0.2), MODEL: (36, 36.2, 0.90),
+                             "bm3d": (35.4, 35.4, 0.89), "bm3d (true σ)": (35.5, 35.5, 0.89)},
+        ("poisson:peak=30", ""): {"identity": (18, 18, 0.1), MODEL: (35, 35, 0.90),
+                                  "median (oracle)": (32, 32.5, 0.8),
+                                  "bilateral (oracle)": (32.9, 32.9, 0.85),
+                                  "bm3d (oracle)": (34, 34.4, 0.88), "bm3d": (32, 32, 0.78)},
+    }
+    per_image, means = [], []
+    for (noise, level), models in table.items():
+        for model, (a, b, ssim) in models.items():
+            for image, value in (("a", a), ("b", b)):
+                per_image.append({"modality": "m", "image": image, "noise": noise,
+                                  "level": level, "model": model, "psnr": value})
+            means.append({"modality": "m", "noise": noise, "level": level, "model": model,
+                          "images": 2, "psnr": (a + b) / 2, "ssim": ssim})
+    _write(tmp_path / "quality.csv", means)
+    _write(tmp_path / "per_image.csv", per_image)
+    return tmp_path
+
+
+def test_verdicts_margins_and_images_won(quality_bar, run):
+    text = quality_bar.report(quality_bar.BarCheck(run, "bundle"))
+    assert "| gaussian σ 25 | 36.10 | bm3d (true σ) | 35.50 | +0.60 | 2/2 | yes |" in text
+    assert ("| poisson:peak=30 | N2N paper's filters | 35.00 | bilateral (oracle) | 32.90 "
+            "| +2.10 | 2/2 | yes |") in text
+    assert ("| poisson:peak=30 | every classical filter | 35.00 | bm3d (oracle) | 34.20 "
+            "| +0.80 | 2/2 | no (1.20 short) |") in text
+    assert "input 42.00 dB, output 44.50 dB (+2.50; images improved 2/2): met" in text
+    assert "| gaussian σ 2 | 0.9700 | bm3d | 0.9800 | no |" in text
+    assert "| poisson:peak=30 | 0.9000 | bm3d (oracle) | 0.8800 | yes |" in text
+
+
+def test_model_must_match_one_label(quality_bar, run):
+    with pytest.raises(SystemExit, match="matches no model"):
+        quality_bar.BarCheck(run, "nothing")
+    with pytest.raises(SystemExit, match="matches"):
+        quality_bar.BarCheck(run, "bm3d")
