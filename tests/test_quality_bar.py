@@ -29,7 +29,7 @@ def _write(path: Path, rows: list[dict]) -> None:
 
 @pytest.fixture()
 def run(tmp_path):
-    """A benchmark folder: two images; PSNR per image, SSIM per model."""
+    """A benchmark folder: two images of modality m; PSNR per image, SSIM per model."""
     table = {  # (noise, level): {model: (psnr image a, psnr image b, ssim)}
         ("gaussian", "2"): {"identity": (42, 42, 0.95), MODEL: (44, 45, 0.97),
                             "bm3d": (46, 46, 0.98), "bm3d (true σ)": (46, 46, 0.98)},
@@ -45,16 +45,22 @@ def run(tmp_path):
         for model, (a, b, ssim) in models.items():
             for image, value in (("a", a), ("b", b)):
                 per_image.append({"modality": "m", "image": image, "noise": noise,
-                                  "level": level, "model": model, "psnr": value})
-            means.append({"modality": "m", "noise": noise, "level": level, "model": model,
-                          "images": 2, "psnr": (a + b) / 2, "ssim": ssim})
+                                  "level": level, "model": model, "psnr": value,
+                                  "ssim": ssim})
+                # Another modality, and an ablation condition, both left out below.
+                per_image.append({"modality": "other", "image": "c", "noise": noise,
+                                  "level": level, "model": model, "psnr": 0, "ssim": 0})
+                per_image.append({"modality": "m", "image": image, "noise": "none",
+                                  "level": "", "model": model, "psnr": 99, "ssim": 1})
+            means.append({"modality": "m", "noise": noise, "level": level, "model": model})
     _write(tmp_path / "quality.csv", means)
     _write(tmp_path / "per_image.csv", per_image)
     return tmp_path
 
 
 def test_verdicts_margins_and_images_won(quality_bar, run):
-    text = quality_bar.report(quality_bar.BarCheck(run, "bundle"))
+    text = quality_bar.report(quality_bar.BarCheck(run, "bundle", modality="m"))
+    assert "means over 2 images" in text and "none" not in text
     assert "| gaussian σ 25 | 36.10 | bm3d (true σ) | 35.50 | +0.60 | 2/2 | yes |" in text
     assert ("| poisson:peak=30 | N2N paper's filters | 35.00 | bilateral (oracle) | 32.90 "
             "| +2.10 | 2/2 | yes |") in text
@@ -65,8 +71,20 @@ def test_verdicts_margins_and_images_won(quality_bar, run):
     assert "| poisson:peak=30 | 0.9000 | bm3d (oracle) | 0.8800 | yes |" in text
 
 
+def test_summary_and_all_modalities(quality_bar, run):
+    text = quality_bar.summary(quality_bar.BarCheck(run, "bundle", modality="m"))
+    assert ("| poisson:peak=30 | 18.00 | **35.00** |  | 32.90 (bilateral (oracle)) "
+            "| 34.20 (bm3d (oracle)) |") in text
+    assert "| gaussian σ 25 | 20.00 | **36.10** | 35.50 | " in text
+    both = quality_bar.BarCheck(run, "bundle")
+    assert both.images == 3
+    assert both.psnr(("gaussian", "25"), MODEL) == pytest.approx((36 + 36.2) / 3)
+
+
 def test_model_must_match_one_label(quality_bar, run):
     with pytest.raises(SystemExit, match="matches no model"):
         quality_bar.BarCheck(run, "nothing")
     with pytest.raises(SystemExit, match="matches"):
         quality_bar.BarCheck(run, "bm3d")
+    with pytest.raises(SystemExit, match="no image of modality 'ct'"):
+        quality_bar.BarCheck(run, "bundle", modality="ct")

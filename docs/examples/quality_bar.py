@@ -14,7 +14,8 @@ Markdown, the bar row by row (the bundles' ``docs/README.md`` embed this output)
     python docs/examples/quality_bar.py docs/benchmarks/xray_denoise --model bundle
 
 Images won counts, from ``per_image.csv``, the images on which the model is above the
-reference.
+reference.  ``--summary`` prints instead one line per condition: the noisy input, the model,
+BM3D given the true σ, and the best of the paper's filters and of every classical row.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ def _base(label: str) -> str:
 
 
 class BarCheck:
-    """The benchmark means and per-image scores of one run, and the bar's verdicts.
+    """The per-image scores of one run, their means, and the bar's verdicts.
+
+    Means are taken over every image of the run (all modalities together: a bundle is
+    measured on its whole validation split), or over one modality's images.
 
     Parameters
     ----------
@@ -51,22 +55,33 @@ class BarCheck:
         ``medden benchmark`` output folder.
     model : str
         A substring of the checked model's label (e.g. ``bundle``).
+    modality : str, optional
+        Only the images of this modality (a ``modality`` of the CSVs).
     """
 
-    def __init__(self, folder: Path, model: str) -> None:
-        means = _read(folder / "quality.csv")
-        labels = sorted({r["model"] for r in means if model in r["model"]})
+    def __init__(self, folder: Path, model: str, modality: str | None = None) -> None:
+        kept = [r for r in _read(folder / "per_image.csv")
+                if modality is None or r["modality"] == modality]
+        if not kept:
+            raise SystemExit(f"no image of modality '{modality}' in {folder}")
+        # The quality tables' conditions (quality.csv leaves out the ablation's).
+        tables = {(r["noise"], r["level"]) for r in _read(folder / "quality.csv")}
+        labels = sorted({r["model"] for r in kept if model in r["model"]})
         if len(labels) != 1:
             raise SystemExit(f"--model '{model}' matches {labels or 'no model'} in {folder}")
         self.model = labels[0]
+        self.per_image: dict[tuple[str, str, str], dict[str, dict[str, float]]] = (
+            defaultdict(dict))
+        for row in kept:
+            if (row["noise"], row["level"]) in tables:
+                self.per_image[row["noise"], row["level"], row["model"]][row["image"]] = {
+                    "psnr": float(row["psnr"]), "ssim": float(row["ssim"])}
         self.mean: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(dict)
-        for row in means:
-            self.mean[row["noise"], row["level"]][row["model"]] = {
-                "psnr": float(row["psnr"]), "ssim": float(row["ssim"])}
-        self.per_image: dict[tuple[str, str, str], dict[str, float]] = defaultdict(dict)
-        for row in _read(folder / "per_image.csv"):
-            self.per_image[row["noise"], row["level"], row["model"]][row["image"]] = float(
-                row["psnr"])
+        for (noise, level, label), images in self.per_image.items():
+            self.mean[noise, level][label] = {
+                metric: sum(v[metric] for v in images.values()) / len(images)
+                for metric in ("psnr", "ssim")}
+        self.images = len(self.per_image[(*next(iter(self.mean)), self.model)])
 
     def classical(self, condition: tuple[str, str]) -> list[str]:
         """Every row of ``condition`` but the checked model and the noisy input."""
@@ -80,7 +95,8 @@ class BarCheck:
         """``k/n``: images on which the model's PSNR is above ``reference``'s."""
         ours = self.per_image[(*condition, self.model)]
         theirs = self.per_image[(*condition, reference)]
-        return f"{sum(ours[i] > theirs[i] for i in ours)}/{len(ours)}"
+        wins = sum(ours[i]["psnr"] > theirs[i]["psnr"] for i in ours)
+        return f"{wins}/{len(ours)}"
 
     def best(self, condition: tuple[str, str], labels: list[str]) -> str:
         """The label of highest mean PSNR among ``labels``."""
@@ -109,7 +125,7 @@ def report(check: BarCheck) -> str:
     conditions = list(check.mean)
     gaussian = [c for c in conditions if c[0] == "gaussian" and c[1] in GAUSSIAN_LEVELS]
     fixed = [c for c in conditions if not c[1]]
-    parts = [f"Model: `{check.model}`.", ""]
+    parts = [f"Model: `{check.model}`; means over {check.images} images.", ""]
     rows = [[_condition_name(c), f"{check.psnr(c, check.model):.2f}",
              *check.versus(c, "bm3d" + TRUE_SIGMA, GAUSSIAN_MARGIN)] for c in gaussian]
     parts += ["Gaussian noise, against BM3D given the true σ (bar: +0.5 dB):", "",
@@ -150,14 +166,40 @@ def report(check: BarCheck) -> str:
     return "\n".join(parts)
 
 
+def _best_cell(check: BarCheck, condition: tuple[str, str], labels: list[str]) -> str:
+    if not labels:
+        return ""
+    best = check.best(condition, labels)
+    return f"{check.psnr(condition, best):.2f} ({best})"
+
+
+def summary(check: BarCheck) -> str:
+    """Mean PSNR per condition: noisy, model, BM3D (true σ), best paper filter, best row."""
+    rows = []
+    for condition in check.mean:
+        others = check.classical(condition)
+        paper = [m for m in others if _base(m) in PAPER_FILTERS]
+        true_sigma = ("bm3d" + TRUE_SIGMA) in others
+        rows.append([_condition_name(condition), f"{check.psnr(condition, 'identity'):.2f}",
+                     f"**{check.psnr(condition, check.model):.2f}**",
+                     f"{check.psnr(condition, 'bm3d' + TRUE_SIGMA):.2f}" if true_sigma else "",
+                     _best_cell(check, condition, paper), _best_cell(check, condition, others)])
+    return _table(["condition", "noisy", check.model, "BM3D (true σ)",
+                   "best of Gaussian, bilateral, median filters", "best classical row"], rows)
+
+
 def main() -> None:
     """Print the quality-bar tables of one benchmark run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="medden benchmark output folder")
     parser.add_argument("--model", default="bundle",
                         help="substring of the checked model's label (default: bundle)")
+    parser.add_argument("--summary", action="store_true",
+                        help="one line per condition instead of the bar's tables")
+    parser.add_argument("--modality", help="only the images of this modality")
     args = parser.parse_args()
-    print(report(BarCheck(args.folder, args.model)))
+    check = BarCheck(args.folder, args.model, args.modality)
+    print(summary(check) if args.summary else report(check))
 
 
 if __name__ == "__main__":
