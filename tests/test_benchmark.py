@@ -31,10 +31,12 @@ def _write_phantoms(folder: Path, count: int = 3, size: int = 48) -> Path:
     return folder
 
 
-def _benchmark(data: Path, out: Path, seed: int = 3, skip: str | None = None) -> int:
+def _benchmark(data: Path, out: Path, seed: int = 3, skip: str | None = None,
+               workers: int = 1) -> int:
     argv = ["benchmark", "--data", str(data), "--models", MODELS, "--noise", *NOISES,
             "--levels", "15,50", "--seed", str(seed), "--out", str(out), "--curve-images",
-            "1", "--cost-repeats", "2", "--figure-crop", "32", "--quiet"]
+            "1", "--cost-repeats", "2", "--figure-crop", "32", "--quiet",
+            "--workers", str(workers)]
     return main(argv + (["--skip", skip] if skip else []))
 
 
@@ -147,7 +149,9 @@ def test_cost_table_and_figure(run):
 
 def test_same_seed_same_numbers(run, tmp_path):
     data, out = run
-    assert _benchmark(data, tmp_path / "again", skip="curves,cost,figures") == 0
+    # Two worker processes: the same records, in the same order.
+    assert _benchmark(data, tmp_path / "again", skip="curves,cost,figures", workers=2) == 0
+    assert "--workers 2" in (tmp_path / "again" / "benchmark.md").read_text()
     for name in ("quality.csv", "ablation.csv", "per_image.csv"):
         assert (tmp_path / "again" / name).read_bytes() == (out / name).read_bytes()
     assert _benchmark(data, tmp_path / "other", seed=4, skip="curves,cost,figures,oracle") == 0

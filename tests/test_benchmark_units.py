@@ -233,7 +233,7 @@ def test_command_line_round_trips():
     args = build_parser().parse_args(shlex.split(
         "benchmark --data d --models 'bilateral:sigma_color=40,sigma_spatial=2,median' "
         "--noise gaussian salt_pepper --levels 25,15 --crop 64 --skip cost "
-        "--oracle-models median --oracle-noise salt_pepper --curve-noise gaussian "
+        "--oracle-models median --oracle-noise salt_pepper --curve-noise gaussian --workers 2 "
         "--true-sigma 'bilateral:sigma_color=40,sigma_spatial=2'"))
     config = config_from_args(args)
     assert config.models == ["bilateral:sigma_color=40,sigma_spatial=2", "median"]
@@ -245,6 +245,9 @@ def test_command_line_round_trips():
     with pytest.raises(UsageError, match="--crop"):
         BenchmarkConfig(data=config.data, models=["median"], noises=["gaussian"],
                         levels=[25.0], out=config.out, crop=0)
+    with pytest.raises(UsageError, match="--workers must be at least 1, got 0"):
+        BenchmarkConfig(data=config.data, models=["median"], noises=["gaussian"],
+                        levels=[25.0], out=config.out, workers=0)
     with pytest.raises(UsageError, match="--oracle-models: 'tv' is not one of median"):
         BenchmarkConfig(data=config.data, models=["median"], noises=["gaussian"],
                         levels=[25.0], out=config.out, oracle_models=["tv"])

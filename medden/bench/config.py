@@ -61,6 +61,8 @@ class BenchmarkConfig:
         Timed runs per model in the cost table (after one warm-up run).
     allow_untrained : bool
         Admit learned models given by SPEC (random weights) to the cost table.
+    workers : int
+        Processes scoring the images of the quality tables in parallel.
     progress : bool
         Progress bars and the time estimate.
     """
@@ -84,6 +86,7 @@ class BenchmarkConfig:
     figure_crop: int = 160
     cost_repeats: int = 5
     allow_untrained: bool = False
+    workers: int = 1
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -92,7 +95,8 @@ class BenchmarkConfig:
             raise UsageError(f"--skip: unknown part '{unknown[0]}'; parts: {', '.join(PARTS)}")
         positive = {"--max-images": self.max_images, "--crop": self.crop,
                     "--slices": self.slices, "--curve-images": self.curve_images,
-                    "--figure-crop": self.figure_crop, "--cost-repeats": self.cost_repeats}
+                    "--figure-crop": self.figure_crop, "--cost-repeats": self.cost_repeats,
+                    "--workers": self.workers}
         for option, value in positive.items():
             if value is not None and value < 1:
                 raise UsageError(f"{option} must be at least 1, got {value}")
@@ -125,7 +129,7 @@ class BenchmarkConfig:
         optional = {"--modality": self.modality, "--max-images": self.max_images,
                     "--crop": self.crop}
         words += [w for k, v in optional.items() if v is not None for w in (k, str(v))]
-        for name in ("slices", "curve_images", "figure_crop", "cost_repeats"):
+        for name in ("slices", "curve_images", "figure_crop", "cost_repeats", "workers"):
             value = getattr(self, name)
             if value != default(name):
                 words += ["--" + name.replace("_", "-"), str(value)]

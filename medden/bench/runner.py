@@ -11,7 +11,8 @@ Networks see the whole image at once (no tiling).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Mapping, Sequence
+import multiprocessing
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +85,82 @@ def _clipped(batch: torch.Tensor) -> np.ndarray:
     return np.clip(batch[0].detach().cpu().numpy(), 0.0, 1.0)
 
 
+@dataclass
+class _QualityJob:
+    """What scoring one image needs (shared with worker processes by ``fork``)."""
+
+    conditions: Sequence[Condition]
+    methods: Sequence[Method]
+    tuners: Mapping[str, OracleTuner]
+    seed: int
+    keep: Collection[tuple[str, str]]
+    true_sigma: Mapping[str, Callable[[float], nn.Module]]
+    tunes_under: Callable[[str], bool]
+    noises: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.noises = {c.key: c.build() for c in self.conditions}
+
+    @torch.inference_mode()
+    def score_image(self, image: BenchImage, done: Callable[[int], Any] = lambda n: None
+                    ) -> QualityResult:
+        """Every condition and method on ``image``; ``done(1)`` after each condition."""
+        result = QualityResult()
+        clean = image.clean.numpy()
+        for condition in self.conditions:
+            noisy = noisy_image(image, condition, self.noises[condition.key], self.seed)
+            level = _gaussian_level(condition)
+            tuned = self.tunes_under(condition.noise)
+            outputs: dict[str, tuple[np.ndarray, str]] = {}
+            for method in self.methods:
+                outputs[method.label] = (_clipped(method.network(noisy)), "")
+                if tuned and method.label in self.tuners:
+                    best, setting = self.tuners[method.label].best(noisy, clean)
+                    outputs[method.label + ORACLE_SUFFIX] = (_clipped(best), setting)
+                informed = self.true_sigma.get(method.label)
+                if informed is not None and level is not None:
+                    outputs[method.label + TRUE_SIGMA_SUFFIX] = (
+                        _clipped(informed(level)(noisy)), f"sigma={level:g}")
+            base = {"modality": image.modality, "image": image.key, "noise": condition.noise,
+                    "level": condition.level, "condition": condition.key}
+            for label, (output, setting) in outputs.items():
+                result.records.append({**base, "model": label, "setting": setting,
+                                       **score(clean, output)})
+            if (image.key, condition.key) in self.keep:
+                result.kept[image.key, condition.key] = {
+                    "noisy": _clipped(noisy), **{k: v[0] for k, v in outputs.items()}}
+            done(1)
+        return result
+
+
+#: The job and images of the pool being run, inherited by its forked workers.
+_SHARED: tuple[_QualityJob, Sequence[BenchImage]] | None = None
+
+
+def _score_shared(index: int) -> QualityResult:
+    torch.set_num_threads(1)
+    job, images = _SHARED
+    return job.score_image(images[index])
+
+
+def _scored_images(job: _QualityJob, images: Sequence[BenchImage], workers: int,
+                   steps: tqdm) -> Iterator[QualityResult]:
+    """Each image's result, in the order of ``images``, from ``workers`` processes."""
+    if workers == 1 or len(images) < 2:
+        for image in images:
+            yield job.score_image(image, steps.update)
+        return
+    global _SHARED
+    _SHARED = job, images
+    try:
+        with multiprocessing.get_context("fork").Pool(min(workers, len(images))) as pool:
+            for result in pool.imap(_score_shared, range(len(images))):
+                steps.update(len(job.conditions))
+                yield result
+    finally:
+        _SHARED = None
+
+
 def run_quality(
     images: Sequence[BenchImage],
     conditions: Sequence[Condition],
@@ -94,6 +171,7 @@ def run_quality(
     progress: bool = True,
     true_sigma: Mapping[str, Callable[[float], nn.Module]] | None = None,
     tunes_under: Callable[[str], bool] | None = None,
+    workers: int = 1,
 ) -> QualityResult:
     """Score every scored method (and oracle-tuned filter) on every image and condition.
 
@@ -116,37 +194,17 @@ def run_quality(
     tunes_under : callable, optional
         Whether the tuners run under a noise label (a ``--noise`` SPEC); None: under every
         condition.
+    workers : int
+        Processes scoring images in parallel (forked, one torch thread each); the records
+        are the same, in the same order, whatever the number.
     """
+    job = _QualityJob(conditions, [m for m in methods if m.scored], tuners, seed, keep,
+                      true_sigma or {}, tunes_under or (lambda noise: True))
     result = QualityResult()
-    scored = [m for m in methods if m.scored]
-    noises = {c.key: c.build() for c in conditions}
     steps = tqdm(total=len(images) * len(conditions), desc="benchmark", unit="image",
                  disable=not progress)
-    with steps, torch.inference_mode():
-        for image in images:
-            clean = image.clean.numpy()
-            for condition in conditions:
-                noisy = noisy_image(image, condition, noises[condition.key], seed)
-                level = _gaussian_level(condition)
-                tuned = tunes_under is None or tunes_under(condition.noise)
-                outputs: dict[str, tuple[np.ndarray, str]] = {}
-                for method in scored:
-                    outputs[method.label] = (_clipped(method.network(noisy)), "")
-                    if tuned and method.label in tuners:
-                        best, setting = tuners[method.label].best(noisy, clean)
-                        outputs[method.label + ORACLE_SUFFIX] = (_clipped(best), setting)
-                    informed = (true_sigma or {}).get(method.label)
-                    if informed is not None and level is not None:
-                        outputs[method.label + TRUE_SIGMA_SUFFIX] = (
-                            _clipped(informed(level)(noisy)), f"sigma={level:g}")
-                base = {"modality": image.modality, "image": image.key,
-                        "noise": condition.noise, "level": condition.level,
-                        "condition": condition.key}
-                for label, (output, setting) in outputs.items():
-                    result.records.append({**base, "model": label, "setting": setting,
-                                           **score(clean, output)})
-                if (image.key, condition.key) in keep:
-                    result.kept[image.key, condition.key] = {
-                        "noisy": _clipped(noisy), **{k: v[0] for k, v in outputs.items()}}
-                steps.update()
+    with steps:
+        for part in _scored_images(job, images, workers, steps):
+            result.records += part.records
+            result.kept.update(part.kept)
     return result

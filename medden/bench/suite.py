@@ -106,7 +106,7 @@ def _announce(seconds: float, config: BenchmarkConfig) -> None:
 
 def _estimate(costs: list[dict[str, Any]], methods: list[Method],
               tuners: dict[str, OracleTuner], images: list[BenchImage], conditions: int,
-              tuned_conditions: int, curve_runs: int, channels: int) -> float:
+              tuned_conditions: int, curve_runs: int, channels: int, workers: int) -> float:
     scored = {m.label for m in methods if m.scored}
     rows = [r for r in costs if r["name"] in scored]
     pixels = sum(image.clean.shape[-1] * image.clean.shape[-2] for image in images)
@@ -116,7 +116,7 @@ def _estimate(costs: list[dict[str, Any]], methods: list[Method],
                               {m: len(tuner) for m, tuner in tuners.items()}, pixels,
                               tuned_conditions, per_score)
     curves = estimate_seconds(rows, {}, pixels // max(len(images), 1), curve_runs, 0.0)
-    return plain + oracle + curves
+    return (plain + oracle) / min(workers, max(len(images), 1)) + curves
 
 
 def run_benchmark(config: BenchmarkConfig) -> Path:
@@ -156,13 +156,13 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
                       * sum(len(group) for group in curve_groups.values()))
         tuned_conditions = sum(config.tunes_under(c.noise) for c in conditions)
         _announce(_estimate(costs, methods, tuners, images, len(conditions), tuned_conditions,
-                            curve_runs, channels), config)
+                            curve_runs, channels, config.workers), config)
 
     shown = figure_images(images) if config.runs("figures") else {}
     figure_rows = [s.at(level) for s in settings]
     keep = {(image.key, c.key) for image in shown.values() for c in figure_rows}
     quality = run_quality(images, conditions, methods, tuners, config.seed, keep,
-                          config.progress, informed, config.tunes_under)
+                          config.progress, informed, config.tunes_under, config.workers)
     summary = summarise(quality.records)
     for name, group in (("quality", main), ("ablation", ablation)):
         pairs = {(c.noise, c.level) for c in group}
