@@ -88,3 +88,33 @@ def test_model_must_match_one_label(quality_bar, run):
         quality_bar.BarCheck(run, "bm3d")
     with pytest.raises(SystemExit, match="no image of modality 'ct'"):
         quality_bar.BarCheck(run, "bundle", modality="ct")
+
+
+def test_heldout_split_links_by_source_folder(tmp_path, monkeypatch):
+    import sys
+
+    import yaml
+    from _train_support import tiny_config, write_images
+
+    skin = write_images(tmp_path / "data" / "skin", count=6, rgb=True)
+    micro = write_images(tmp_path / "data" / "microscopy", count=6, rgb=True, seed=1)
+    for image in micro.iterdir():  # distinct names: the flat folder holds both
+        image.rename(micro / ("m" + image.name))
+    config = tiny_config(skin, tmp_path / "out", data__train=[str(skin), str(micro)],
+                         data__val_fraction=0.5)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    script = SCRIPT.with_name("heldout_split.py")
+    spec = importlib.util.spec_from_file_location("heldout_split", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for args, folder in (([], "flat"), (["--by-folder", "--first", "1"], "grouped")):
+        monkeypatch.setattr(sys, "argv", ["heldout_split.py", str(tmp_path / "config.yaml"),
+                                          str(tmp_path / folder), *args])
+        module.main()
+    flat = sorted(p.name for p in (tmp_path / "flat").iterdir())
+    assert len(flat) == 6 and all((tmp_path / "flat" / n).is_symlink() for n in flat)
+    grouped = {p.name: sorted(q.name for q in p.iterdir())
+               for p in (tmp_path / "grouped").iterdir()}
+    assert set(grouped) == {"skin", "microscopy"} and all(len(v) == 1 for v in grouped.values())
+    assert all(names[0] == min(n for n in flat if (n[0] == "m") == (group == "microscopy"))
+               for group, names in grouped.items())
