@@ -107,7 +107,8 @@ def test_heldout_split_links_by_source_folder(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("heldout_split", script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    for args, folder in (([], "flat"), (["--by-folder", "--first", "1"], "grouped")):
+    for args, folder in (([], "flat"), (["--group", "folder", "--first", "1"], "grouped"),
+                         (["--group", "prefix", "--first", "1"], "prefix")):
         monkeypatch.setattr(sys, "argv", ["heldout_split.py", str(tmp_path / "config.yaml"),
                                           str(tmp_path / folder), *args])
         module.main()
@@ -118,3 +119,7 @@ def test_heldout_split_links_by_source_folder(tmp_path, monkeypatch):
     assert set(grouped) == {"skin", "microscopy"} and all(len(v) == 1 for v in grouped.values())
     assert all(names[0] == min(n for n in flat if (n[0] == "m") == (group == "microscopy"))
                for group, names in grouped.items())
+    # Prefixes "p00", "mp00", ...: one image each, in one folder.
+    prefixed = sorted(p.name for p in (tmp_path / "prefix").iterdir())
+    assert prefixed == sorted(set(prefixed)) and len(prefixed) == len({n.split("_")[0]
+                                                                       for n in flat})

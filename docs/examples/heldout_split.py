@@ -5,9 +5,11 @@ The bundles' results are measured on exactly the images their training held out:
     python docs/examples/heldout_split.py configs/bundles/xray_denoise.yaml /tmp/xray_val
     medden benchmark --data /tmp/xray_val --models bundles/xray_denoise bm3d ...
 
-``--by-folder`` links each image into a subfolder named after the folder it comes from
-(``skin/``, ``microscopy/``), so that the benchmark gives each its own table, and
-``--first N`` keeps only the first N images (sorted by name) of each such group.
+``--group folder`` links each image into a subfolder named after the folder it comes from
+(``skin/``, ``microscopy/``), so that the benchmark gives each its own table;
+``--group prefix`` groups by the file name's part before its first ``_`` (the tumour class
+of the MRI slices) without subfolders; ``--first N`` keeps only the first N images (sorted
+by name) of each group, or of the split when there is no ``--group``.
 """
 
 from __future__ import annotations
@@ -24,23 +26,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", help="training config (YAML)")
     parser.add_argument("folder", type=Path, help="new folder for the links")
-    parser.add_argument("--by-folder", action="store_true",
-                        help="one subfolder per source folder (e.g. skin/, microscopy/)")
+    parser.add_argument("--group", choices=["folder", "prefix"],
+                        help="folder: one subfolder per source folder (e.g. skin/, "
+                        "microscopy/); prefix: group by the file name's part before '_'")
     parser.add_argument("--first", type=int, metavar="N",
                         help="only the first N images (by name) of each group")
     args = parser.parse_args()
     config = load_config(args.config, [])
     records = load_records(config.data.train, config.data)
     _, held_out = split_records(records, config.data.val_fraction, config.seed)
-    groups: dict[Path, list[Path]] = {}
+    groups: dict[str, list[Path]] = {}
     for source in sorted({Path(r["source"]) for r in held_out}, key=lambda p: p.name):
-        group = args.folder / source.parent.name if args.by_folder else args.folder
-        groups.setdefault(group, []).append(source)
+        key = {"folder": source.parent.name, "prefix": source.name.split("_")[0],
+               None: ""}[args.group]
+        groups.setdefault(key, []).append(source)
+    args.folder.mkdir(parents=True, exist_ok=False)
     linked = 0
-    for group, sources in groups.items():
-        group.mkdir(parents=True, exist_ok=False)
+    for key, sources in groups.items():
+        folder = args.folder / key if args.group == "folder" else args.folder
+        folder.mkdir(exist_ok=True)
         for source in sources[:args.first]:
-            (group / source.name).symlink_to(source.resolve())
+            (folder / source.name).symlink_to(source.resolve())
             linked += 1
     print(f"{len(held_out)} held-out images, {linked} linked ({args.folder})")
 
