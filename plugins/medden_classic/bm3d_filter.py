@@ -35,6 +35,12 @@ def _import_bm3d() -> ModuleType:
     return bm3d
 
 
+#: Noise levels (on [0, 1]) below this are no noise: the image is returned as it is.  The
+#: wavelet estimate of a flat-background image with no noise is ~1e-17, with which BM3D's
+#: colour path returns NaN.
+NO_NOISE = 1e-6
+
+
 class BM3DFilter(ClassicalDenoiser):
     """Block-matching and 3D filtering (BM3D); needs ``pip install medden[bm3d]``.
 
@@ -73,6 +79,8 @@ class BM3DFilter(ClassicalDenoiser):
         """Denoise ``image`` with BM3D, slice by slice for volumes."""
         bm3d = _import_bm3d()
         sigma = noise_level(self.sigma, image)
+        if sigma < NO_NOISE:  # nothing measured to remove; bm3d would divide by ~0 (NaN)
+            return image.astype(np.float32)
 
         def filter_2d(image_2d: np.ndarray) -> np.ndarray:
             height, width = image_2d.shape[-2:]
