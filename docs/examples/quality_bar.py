@@ -73,7 +73,8 @@ class BarCheck:
         self.per_image: dict[tuple[str, str, str], dict[str, dict[str, float]]] = (
             defaultdict(dict))
         for row in kept:
-            if (row["noise"], row["level"]) in tables:
+            # A metric left empty is a NaN output (left out, as in the benchmark's own means).
+            if (row["noise"], row["level"]) in tables and row["psnr"]:
                 self.per_image[row["noise"], row["level"], row["model"]][row["image"]] = {
                     "psnr": float(row["psnr"]), "ssim": float(row["ssim"])}
         self.mean: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(dict)
