@@ -25,13 +25,14 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
+from medden.bench.runner import ORACLE_SUFFIX as ORACLE
+from medden.bench.runner import TRUE_SIGMA_SUFFIX as TRUE_SIGMA
+
 #: The Noise2Noise X-ray/CT paper's baselines, tuned per image (its Sec. III).
 PAPER_FILTERS = ("gaussian_filter", "bilateral", "median")
 GAUSSIAN_LEVELS = ("15", "25", "50")
 GAUSSIAN_MARGIN = 0.5
 FIXED_MARGIN = 2.0
-ORACLE = " (oracle)"
-TRUE_SIGMA = " (true σ)"
 
 
 def _read(path: Path) -> list[dict[str, str]]:

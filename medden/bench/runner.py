@@ -138,7 +138,6 @@ _SHARED: tuple[_QualityJob, Sequence[BenchImage]] | None = None
 
 
 def _score_shared(index: int) -> QualityResult:
-    torch.set_num_threads(1)
     job, images = _SHARED
     return job.score_image(images[index])
 
@@ -153,7 +152,9 @@ def _scored_images(job: _QualityJob, images: Sequence[BenchImage], workers: int,
     global _SHARED
     _SHARED = job, images
     try:
-        with multiprocessing.get_context("fork").Pool(min(workers, len(images))) as pool:
+        with multiprocessing.get_context("fork").Pool(
+                min(workers, len(images)), initializer=torch.set_num_threads,
+                initargs=(1,)) as pool:
             for result in pool.imap(_score_shared, range(len(images))):
                 steps.update(len(job.conditions))
                 yield result
