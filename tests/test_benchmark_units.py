@@ -23,7 +23,7 @@ from medden.bench.config import BenchmarkConfig
 from medden.bench.cost_table import cost_markdown, speed_bar
 from medden.bench.methods import resolve_method, split_model_entries
 from medden.bench.oracle import OracleTuner, grid_settings
-from medden.bench.tables import quality_table
+from medden.bench.tables import failed_outputs, quality_table
 from medden.cli import build_parser, main
 from medden.commands.benchmark import config_from_args
 from medden.errors import UsageError
@@ -86,6 +86,30 @@ def test_oracle_candidates_are_the_grid_plus_the_given_setting():
     assert settings == ["size=4"] + [f"size={s}" for s in sizes]
     assert len(OracleTuner(Spec("median", {"size": str(sizes[0])}))) == len(sizes)
 
+
+
+def test_oracle_ranks_a_nan_output_below_every_setting():
+    tuner = OracleTuner(Spec("median", {"size": "3"}))
+    clean = np.full((1, 16, 16), 0.5, dtype=np.float32)
+    noisy = torch.from_numpy(clean[None] + 0.1 * np.random.default_rng(0).standard_normal(
+        (1, 1, 16, 16)).astype(np.float32))
+    first = tuner.candidates[0][0]
+    tuner.candidates[0] = (first, lambda image: torch.full_like(image, float("nan")))
+    output, setting = tuner.best(noisy, clean)
+    assert setting != first and torch.isfinite(output).all()
+    assert setting == tuner.best(noisy, clean)[1]  # deterministic choice
+
+
+def test_failed_outputs_names_the_nan_cells():
+    def record(model: str, level: float | None, value: float) -> dict:
+        return {"model": model, "noise": "gaussian" if level else "mixture", "level": level,
+                "psnr": value}
+    records = [record("bm3d", 25.0, math.nan), record("bm3d", 25.0, math.nan),
+               record("bm3d", 25.0, 30.0), record("tv", None, math.nan),
+               record("tv", 25.0, 31.0)]
+    assert failed_outputs(records) == ["`bm3d` under gaussian at 25: 2 image(s)",
+                                       "`tv` under mixture: 1 image(s)"]
+    assert failed_outputs(records[2:3]) == []
 
 TINY_NETWORK = '''
 from torch import nn

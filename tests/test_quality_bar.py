@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 from pathlib import Path
 
 import pytest
+from _examples import load_example
 
-SCRIPT = Path(__file__).resolve().parents[1] / "docs" / "examples" / "quality_bar.py"
 MODEL = "bundle demo 1.0"
 
 
 @pytest.fixture(scope="module")
 def quality_bar():
-    spec = importlib.util.spec_from_file_location("quality_bar", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("quality_bar")
 
 
 def _write(path: Path, rows: list[dict]) -> None:
@@ -103,12 +99,10 @@ def test_heldout_split_links_by_source_folder(tmp_path, monkeypatch):
     config = tiny_config(skin, tmp_path / "out", data__train=[str(skin), str(micro)],
                          data__val_fraction=0.5)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    script = SCRIPT.with_name("heldout_split.py")
-    spec = importlib.util.spec_from_file_location("heldout_split", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_example("heldout_split")
     for args, folder in (([], "flat"), (["--group", "folder", "--first", "1"], "grouped"),
-                         (["--group", "prefix", "--first", "1"], "prefix")):
+                         (["--group", "prefix", "--first", "1"], "prefix"),
+                         (["--group", "folder", "--skip", "1"], "rest")):
         monkeypatch.setattr(sys, "argv", ["heldout_split.py", str(tmp_path / "config.yaml"),
                                           str(tmp_path / folder), *args])
         module.main()
@@ -119,6 +113,9 @@ def test_heldout_split_links_by_source_folder(tmp_path, monkeypatch):
     assert set(grouped) == {"skin", "microscopy"} and all(len(v) == 1 for v in grouped.values())
     assert all(names[0] == min(n for n in flat if (n[0] == "m") == (group == "microscopy"))
                for group, names in grouped.items())
+    rest = {p.name: sorted(q.name for q in p.iterdir()) for p in (tmp_path / "rest").iterdir()}
+    assert sorted(n for names in [*grouped.values(), *rest.values()] for n in names) == flat
+    assert all(set(rest[g]).isdisjoint(grouped[g]) for g in rest)
     # Prefixes "p00", "mp00", ...: one image each, in one folder.
     prefixed = sorted(p.name for p in (tmp_path / "prefix").iterdir())
     assert prefixed == sorted(set(prefixed)) and len(prefixed) == len({n.split("_")[0]

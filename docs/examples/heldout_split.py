@@ -9,7 +9,8 @@ The bundles' results are measured on exactly the images their training held out:
 (``skin/``, ``microscopy/``), so that the benchmark gives each its own table;
 ``--group prefix`` groups by the file name's part before its first ``_`` (the tumour class
 of the MRI slices) without subfolders; ``--first N`` keeps only the first N images (sorted
-by name) of each group, or of the split when there is no ``--group``.
+by name) of each group, or of the split when there is no ``--group``, and ``--skip N``
+leaves out the first N (``--skip 5`` links the images ``--first 5`` does not).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def main() -> None:
                         "microscopy/); prefix: group by the file name's part before '_'")
     parser.add_argument("--first", type=int, metavar="N",
                         help="only the first N images (by name) of each group")
+    parser.add_argument("--skip", type=int, default=0, metavar="N",
+                        help="leave out the first N images (by name) of each group")
     args = parser.parse_args()
     config = load_config(args.config, [])
     records = load_records(config.data.train, config.data)
@@ -45,8 +48,13 @@ def main() -> None:
     for key, sources in groups.items():
         folder = args.folder / key if args.group == "folder" else args.folder
         folder.mkdir(exist_ok=True)
-        for source in sources[:args.first]:
-            (folder / source.name).symlink_to(source.resolve())
+        first = None if args.first is None else args.skip + args.first
+        for source in sources[args.skip:first]:
+            link = folder / source.name
+            if link.is_symlink():
+                raise SystemExit(f"{source} and {link.resolve()} have the same name: "
+                                 "use --group folder")
+            link.symlink_to(source.resolve())
             linked += 1
     print(f"{len(held_out)} held-out images, {linked} linked ({args.folder})")
 

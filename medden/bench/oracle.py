@@ -80,6 +80,8 @@ class OracleTuner:
         for setting, model in self.candidates:
             output = model(noisy)
             score = psnr(clean, np.clip(output[0].numpy(), 0.0, 1.0), data_range=1.0)
+            if np.isnan(score):  # a failed setting (NaN output) ranks below every other
+                score = -np.inf
             if best_output is None or score > best_score:
                 best_score, best_output, best_setting = score, output, setting
         return best_output, best_setting

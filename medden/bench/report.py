@@ -100,6 +100,7 @@ def render(
     reference: str | None,
     bar: Sequence[dict[str, Any]],
     channels: int,
+    failed: Sequence[str],
     seconds: float,
 ) -> str:
     """The Markdown report of one run (see :func:`medden.bench.suite.run_benchmark`)."""
@@ -196,6 +197,11 @@ def render(
             f"Centre crops (at most {config.figure_crop} px) of the first image of each "
             "modality; PSNR of the whole image in each title.",
             *[f"![{p.stem}]({p.name})" for p in figures]))
+    if failed:
+        parts.append(_section(
+            "Outputs left out of the means",
+            "These outputs scored NaN, so the means of their cells are over fewer images:",
+            "\n".join(f"- {line}" for line in failed)))
     if problems:
         parts.append(_section("Files not used",
                               "\n".join(f"- `{p}`: {reason}" for p, reason in problems)))

@@ -43,7 +43,7 @@ from medden.bench.methods import Method, resolve_methods, with_sigma
 from medden.bench.oracle import OracleTuner
 from medden.bench.qualitative import figure_images, qualitative_figure
 from medden.bench.runner import METRICS, ORACLE_SUFFIX, TRUE_SIGMA_SUFFIX, run_quality
-from medden.bench.tables import summarise, write_csv
+from medden.bench.tables import failed_outputs, summarise, write_csv
 from medden.errors import UsageError
 
 __all__ = ["run_benchmark"]
@@ -164,6 +164,10 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
     quality = run_quality(images, conditions, methods, tuners, config.seed, keep,
                           config.progress, informed, config.tunes_under, config.workers)
     summary = summarise(quality.records)
+    failed = failed_outputs(quality.records)
+    for line in failed:
+        print(f"warning: NaN output, left out of the means: {line}".replace("`", ""),
+              file=sys.stderr)
     for name, group in (("quality", main), ("ablation", ablation)):
         pairs = {(c.noise, c.level) for c in group}
         if pairs:
@@ -204,7 +208,7 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
         config=config, settings=settings, methods=methods, images=images, problems=problems,
         main=main, ablation=ablation, ablation_at=level, summary=summary, models=models,
         records=quality.records, tuners=tuners, curve_files=curve_files, figures=figures,
-        costs=costs, reference=reference, bar=bar, channels=channels,
+        costs=costs, reference=reference, bar=bar, channels=channels, failed=failed,
         seconds=time.perf_counter() - start,
     ))
     return path

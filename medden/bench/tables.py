@@ -27,6 +27,7 @@ __all__ = [
     "markdown_table",
     "quality_table",
     "ablation_table",
+    "failed_outputs",
 ]
 
 #: Key of a summary row: (modality, noise label, level, model label).
@@ -58,6 +59,22 @@ def summarise(records: Sequence[dict[str, Any]]) -> Summary:
               "images": len(rows), **{m: _mean(r[m] for r in rows) for m in METRICS}}
         for key, rows in groups.items()
     }
+
+
+def failed_outputs(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Where a model's output scored NaN (e.g. a filter returned NaN), one line per cell.
+
+    The means leave such images out (as they leave out ΔE of gray images), so a model may be
+    averaged over fewer images than the others; the report and the console say where.
+    """
+    counts: dict[tuple[str, str, float | None], int] = {}
+    for record in records:
+        if math.isnan(record["psnr"]):
+            key = (record["model"], record["noise"], record["level"])
+            counts[key] = counts.get(key, 0) + 1
+    return [f"`{model}` under {noise}" + (f" at {format_level(level)}" if level is not None
+                                          else "") + f": {count} image(s)"
+            for (model, noise, level), count in counts.items()]
 
 
 def _csv_value(value: Any) -> str:

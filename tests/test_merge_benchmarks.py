@@ -1,0 +1,85 @@
+"""docs/examples/merge_benchmarks.py: benchmark runs on parts of a folder, merged."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _examples import load_example
+from PIL import Image
+
+from medden.cli import main
+
+
+@pytest.fixture(scope="module")
+def merge_benchmarks():
+    return load_example("merge_benchmarks")
+
+
+def _phantom(path: Path, i: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:48, 0:48]
+    image = 128 + 60 * np.sin(xx / (3 + i)) * np.cos(yy / 5) + 30 * (yy > 24)
+    Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(path)
+
+
+def _benchmark(data: Path, out: Path) -> None:
+    assert main(["benchmark", "--data", str(data), "--models", "identity,median",
+                 "--noise", "gaussian", "salt_pepper:amount=0.05", "--levels", "15,50",
+                 "--seed", "4", "--out", str(out), "--quiet",
+                 "--skip", "ablation,curves,cost,figures"]) == 0
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One run over four images in two subfolders, and two runs over two parts of them."""
+    root = tmp_path_factory.mktemp("merge")
+    names = ["skin/a.png", "skin/b.png", "micro/c.png", "micro/d.png"]
+    for i, name in enumerate(names):
+        _phantom(root / "whole" / name, i)
+        _phantom(root / ("part1" if i % 2 == 0 else "part2") / name, i)
+    for folder in ("whole", "part1", "part2"):
+        _benchmark(root / folder, root / f"out_{folder}")
+    return root
+
+
+def test_merged_parts_equal_one_run(merge_benchmarks, runs, monkeypatch):
+    out = runs / "merged"
+    monkeypatch.setattr(sys, "argv", ["merge", str(runs / "out_part1"),
+                                      str(runs / "out_part2"), "--out", str(out)])
+    merge_benchmarks.main()
+    key = ("modality", "noise", "level", "model")
+    whole = {tuple(r[k] for k in key): r for r in _rows(runs / "out_whole" / "quality.csv")}
+    merged = {tuple(r[k] for k in key): r for r in _rows(out / "quality.csv")}
+    assert merged.keys() == whole.keys()
+    assert {r["images"] for r in merged.values()} == {"2"}  # 2 images per modality
+    for cell, row in merged.items():
+        for metric in ("psnr", "ssim", "vifp", "mse"):
+            assert float(row[metric]) == pytest.approx(float(whole[cell][metric]), rel=1e-5)
+    assert len(_rows(out / "per_image.csv")) == len(_rows(runs / "out_whole" / "per_image.csv"))
+    text = (out / "quality.md").read_text()
+    assert "## skin (2 images)" in text and "## micro (2 images)" in text
+    assert "median" in text and "salt_pepper:amount=0.05" in text
+
+
+def test_refuses_an_image_twice_and_different_models(merge_benchmarks, runs):
+    part1 = merge_benchmarks.run_records(runs / "out_part1", {})
+    whole = merge_benchmarks.run_records(runs / "out_whole", {})
+    with pytest.raises(SystemExit, match="is in both"):
+        merge_benchmarks.merge([part1, whole], ["part1", "whole"])
+    fewer = [r for r in whole if r["model"] != "median"]
+    with pytest.raises(SystemExit, match="differ in"):
+        merge_benchmarks.merge([part1, fewer], ["part1", "fewer"])
+
+
+def test_rename_relabels_a_modality(merge_benchmarks, runs):
+    records = merge_benchmarks.run_records(runs / "out_part1", {"skin": "dermoscopy"})
+    assert {r["modality"] for r in records} == {"dermoscopy", "micro"}
