@@ -75,6 +75,10 @@ def test_refuses_an_image_twice_and_different_models(merge_benchmarks, runs):
     whole = merge_benchmarks.run_records(runs / "out_whole", {})
     with pytest.raises(SystemExit, match="is in both"):
         merge_benchmarks.merge([part1, whole], ["part1", "whole"])
+    rerun = [{**r, "psnr": -1.0} for r in part1]  # part1's images, rerun
+    replaced = merge_benchmarks.merge([whole, rerun], ["whole", "rerun"], replace=True)
+    assert len(replaced) == len(whole)
+    assert sum(r["psnr"] == -1.0 for r in replaced) == len(part1)
     fewer = [r for r in whole if r["model"] != "median"]
     with pytest.raises(SystemExit, match="differ in"):
         merge_benchmarks.merge([part1, fewer], ["part1", "fewer"])

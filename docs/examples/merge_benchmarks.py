@@ -11,6 +11,9 @@ quality tables over every image:
         docs/benchmarks/mri_denoise_part2 --out docs/benchmarks/mri_denoise_split \\
         --rename val_mri_rest=val_mri15
 
+``--replace`` lets a later run replace an earlier run's records of the same images (images
+rerun after a fix); without it an image in two runs is refused.
+
 ``--out`` receives ``per_image.csv`` and ``quality.csv`` (the benchmark's columns) and
 ``quality.md`` (the two-stage paper's table format); ``quality_bar.py`` reads the folder
 like a single run.  Only the quality tables are merged: ablation, curves, cost and
@@ -67,28 +70,47 @@ def run_records(folder: Path, renames: dict[str, str]) -> list[dict[str, Any]]:
             if (row["noise"], row["level"]) in tables]
 
 
-def merge(runs: list[list[dict[str, Any]]], names: list[str]) -> list[dict[str, Any]]:
+def _image(record: dict[str, Any]) -> tuple[str, str]:
+    return record["modality"], record["image"]
+
+
+def merge(runs: list[list[dict[str, Any]]], names: list[str],
+          replace: bool = False) -> list[dict[str, Any]]:
     """Concatenate the runs' records after checking that they are parts of one run.
+
+    Parameters
+    ----------
+    runs : list of list of dict
+        Each run's records (:func:`run_records`).
+    names : list of str
+        The runs' names, for messages.
+    replace : bool
+        An image in a later run replaces its records of earlier runs (reported on stdout);
+        otherwise an image in two runs is an error.
 
     Raises
     ------
     SystemExit
-        When two runs differ in conditions or models, or share an image.
+        When two runs differ in conditions or models, or share an image without ``replace``.
     """
     def cells(records: list[dict[str, Any]]) -> set[tuple[str, float | None, str]]:
         return {(r["noise"], r["level"], r["model"]) for r in records}
 
-    seen: dict[tuple[str, str], str] = {}
-    for records, name in zip(runs, names, strict=True):
+    owner: dict[tuple[str, str], int] = {}
+    for index, (records, name) in enumerate(zip(runs, names, strict=True)):
         if cells(records) != cells(runs[0]):
             differ = sorted(map(str, cells(records) ^ cells(runs[0])))[:5]
             raise SystemExit(f"{name} and {names[0]} differ in (noise, level, model): "
                              f"{', '.join(differ)}")
-        for key in {(r["modality"], r["image"]) for r in records}:
-            if key in seen:
-                raise SystemExit(f"image {key[1]} ({key[0]}) is in both {seen[key]} and {name}")
-            seen[key] = name
-    return [record for records in runs for record in records]
+        for key in sorted({_image(r) for r in records}):
+            if key in owner and not replace:
+                raise SystemExit(f"image {key[1]} ({key[0]}) is in both {names[owner[key]]} "
+                                 f"and {name} (--replace keeps the later run's)")
+            if key in owner:
+                print(f"{key[1]}: {name} replaces {names[owner[key]]}")
+            owner[key] = index
+    return [record for index, records in enumerate(runs) for record in records
+            if owner[_image(record)] == index]
 
 
 def markdown(records: list[dict[str, Any]], names: list[str]) -> str:
@@ -130,9 +152,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="new folder for the tables")
     parser.add_argument("--rename", type=_rename, action="append", default=[],
                         metavar="OLD=NEW", help="rename a modality label (repeatable)")
+    parser.add_argument("--replace", action="store_true",
+                        help="an image in a later run replaces its earlier records")
     args = parser.parse_args()
     names = [str(run) for run in args.runs]
-    records = merge([run_records(run, dict(args.rename)) for run in args.runs], names)
+    records = merge([run_records(run, dict(args.rename)) for run in args.runs], names,
+                    args.replace)
     args.out.mkdir(parents=True, exist_ok=False)
     write_csv(records, _RECORD_COLUMNS, args.out / "per_image.csv")
     write_csv(summarise(records).values(), _SUMMARY_COLUMNS, args.out / "quality.csv")
