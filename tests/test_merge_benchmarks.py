@@ -70,18 +70,25 @@ def test_merged_parts_equal_one_run(merge_benchmarks, runs, monkeypatch):
     assert "median" in text and "salt_pepper:amount=0.05" in text
 
 
-def test_refuses_an_image_twice_and_different_models(merge_benchmarks, runs):
+def test_models_merge_and_shared_cells_must_agree(merge_benchmarks, runs):
     part1 = merge_benchmarks.run_records(runs / "out_part1", {})
     whole = merge_benchmarks.run_records(runs / "out_whole", {})
-    with pytest.raises(SystemExit, match="is in both"):
-        merge_benchmarks.merge([part1, whole], ["part1", "whole"])
-    rerun = [{**r, "psnr": -1.0} for r in part1]  # part1's images, rerun
+    # Shared cells hold the same numbers (seeded noise): merged once each.
+    assert len(merge_benchmarks.merge([whole, part1], ["whole", "part1"])) == len(whole)
+    # A new model scored on the same images joins the published rows.
+    median = [r for r in whole if r["model"] != "identity"]
+    rest = [r for r in whole if r["model"] != "median"]
+    def scores(records):
+        return {merge_benchmarks._cell(r): r["psnr"] for r in records}
+    assert scores(merge_benchmarks.merge([rest, median], ["rest", "median"])) == scores(whole)
+    rerun = [{**r, "psnr": -1.0} for r in part1]  # part1's images, rerun after a fix
+    with pytest.raises(SystemExit, match="differ on"):
+        merge_benchmarks.merge([whole, rerun], ["whole", "rerun"])
     replaced = merge_benchmarks.merge([whole, rerun], ["whole", "rerun"], replace=True)
     assert len(replaced) == len(whole)
     assert sum(r["psnr"] == -1.0 for r in replaced) == len(part1)
-    fewer = [r for r in whole if r["model"] != "median"]
-    with pytest.raises(SystemExit, match="differ in"):
-        merge_benchmarks.merge([part1, fewer], ["part1", "fewer"])
+    with pytest.raises(SystemExit, match="missing"):
+        merge_benchmarks.merge([part1, rest], ["part1", "rest"])  # no median on part2
 
 
 def test_rename_relabels_a_modality(merge_benchmarks, runs):

@@ -1,18 +1,20 @@
-"""Merge ``medden benchmark`` runs made on disjoint parts of one image set.
+"""Merge ``medden benchmark`` runs made on parts of one image set, or with different models.
 
 A validation split too long to benchmark in one sitting is run in parts (the same command on
-different folders, e.g. ``heldout_split.py --first 6`` then ``--skip 6``).  Since each
-image's noise is seeded by the seed, the image's path in its folder and the condition, the
-parts' numbers are exactly those of one run over all of them.  This script checks that the
-parts agree (same seed-bearing conditions and models, no image twice), then writes the
-quality tables over every image:
+different folders, e.g. ``heldout_split.py --first 6`` then ``--skip 6``); a new model is
+scored on the images of a published run without running the classical filters again.
+Since each image's noise is seeded by the seed, the image's path in its folder and the
+condition, the parts' numbers are exactly those of one run over all of them.  This script
+checks that the parts agree (a cell found in two runs holds the same numbers in both) and
+that together they cover every image, condition and model, then writes the quality tables
+over every image:
 
     python docs/examples/merge_benchmarks.py docs/benchmarks/mri_denoise \\
         docs/benchmarks/mri_denoise_part2 --out docs/benchmarks/mri_denoise_split \\
         --rename val_mri_rest=val_mri15
 
-``--replace`` lets a later run replace an earlier run's records of the same images (images
-rerun after a fix); without it an image in two runs is refused.
+``--replace`` lets a later run's records replace different earlier ones (images rerun after
+a fix); without it they are refused.
 
 ``--out`` receives ``per_image.csv`` and ``quality.csv`` (the benchmark's columns) and
 ``quality.md`` (the two-stage paper's table format); ``quality_bar.py`` reads the folder
@@ -70,13 +72,25 @@ def run_records(folder: Path, renames: dict[str, str]) -> list[dict[str, Any]]:
             if (row["noise"], row["level"]) in tables]
 
 
-def _image(record: dict[str, Any]) -> tuple[str, str]:
-    return record["modality"], record["image"]
+def _cell(record: dict[str, Any]) -> tuple[str, str, str, float | None, str]:
+    return (record["modality"], record["image"], record["noise"], record["level"],
+            record["model"])
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two records of one cell hold the same numbers (NaN equal to NaN)."""
+    return a["setting"] == b["setting"] and all(
+        a[m] == b[m] or (math.isnan(a[m]) and math.isnan(b[m])) for m in METRICS)
 
 
 def merge(runs: list[list[dict[str, Any]]], names: list[str],
           replace: bool = False) -> list[dict[str, Any]]:
-    """Concatenate the runs' records after checking that they are parts of one run.
+    """The union of the runs' records, checked to be the full grid of one run.
+
+    Runs may split the images (parts of a folder) or the models (a new model scored on the
+    images of a published run).  A cell (image, noise, level, model) found in two runs must
+    hold the same numbers there, as the noise is seeded (the noisy input's ``identity`` row
+    checks it), unless ``replace``; every image must end up with every condition and model.
 
     Parameters
     ----------
@@ -85,32 +99,39 @@ def merge(runs: list[list[dict[str, Any]]], names: list[str],
     names : list of str
         The runs' names, for messages.
     replace : bool
-        An image in a later run replaces its records of earlier runs (reported on stdout);
-        otherwise an image in two runs is an error.
+        A later run's record replaces an earlier, different one (reported on stdout): images
+        rerun after a fix.
 
     Raises
     ------
     SystemExit
-        When two runs differ in conditions or models, or share an image without ``replace``.
+        When a cell differs between runs without ``replace``, or the grid is incomplete.
     """
-    def cells(records: list[dict[str, Any]]) -> set[tuple[str, float | None, str]]:
-        return {(r["noise"], r["level"], r["model"]) for r in records}
-
-    owner: dict[tuple[str, str], int] = {}
-    for index, (records, name) in enumerate(zip(runs, names, strict=True)):
-        if cells(records) != cells(runs[0]):
-            differ = sorted(map(str, cells(records) ^ cells(runs[0])))[:5]
-            raise SystemExit(f"{name} and {names[0]} differ in (noise, level, model): "
-                             f"{', '.join(differ)}")
-        for key in sorted({_image(r) for r in records}):
-            if key in owner and not replace:
-                raise SystemExit(f"image {key[1]} ({key[0]}) is in both {names[owner[key]]} "
-                                 f"and {name} (--replace keeps the later run's)")
-            if key in owner:
-                print(f"{key[1]}: {name} replaces {names[owner[key]]}")
-            owner[key] = index
-    return [record for index, records in enumerate(runs) for record in records
-            if owner[_image(record)] == index]
+    merged: dict[tuple[str, str, str, float | None, str], dict[str, Any]] = {}
+    owner: dict[tuple[str, str, str, float | None, str], str] = {}
+    for records, name in zip(runs, names, strict=True):
+        replaced = 0
+        for record in records:
+            cell = _cell(record)
+            if cell in merged and not _same(merged[cell], record):
+                if not replace:
+                    raise SystemExit(
+                        f"{name} and {owner[cell]} differ on {cell[1]} ({cell[0]}), "
+                        f"{cell[2]} {cell[3] if cell[3] is not None else ''} {cell[4]}: "
+                        "not the same seed or data? (--replace keeps the later run's)")
+                replaced += 1
+            merged[cell], owner[cell] = record, name
+        if replaced:
+            print(f"{name}: {replaced} records replace earlier runs'")
+    images = dict.fromkeys(cell[:2] for cell in merged)
+    conditions = dict.fromkeys(cell[2:] for cell in merged)
+    missing = [(*i, *c) for i in images for c in conditions if (*i, *c) not in merged]
+    if missing:
+        shown = "; ".join(f"{m[1]} {m[2]} {m[3] if m[3] is not None else ''} {m[4]}"
+                          for m in missing[:3])
+        raise SystemExit(f"the runs do not cover every image, condition and model: "
+                         f"{len(missing)} missing ({shown}...)")
+    return list(merged.values())
 
 
 def markdown(records: list[dict[str, Any]], names: list[str]) -> str:
@@ -153,7 +174,7 @@ def main() -> None:
     parser.add_argument("--rename", type=_rename, action="append", default=[],
                         metavar="OLD=NEW", help="rename a modality label (repeatable)")
     parser.add_argument("--replace", action="store_true",
-                        help="an image in a later run replaces its earlier records")
+                        help="a later run's records replace different earlier ones")
     args = parser.parse_args()
     names = [str(run) for run in args.runs]
     records = merge([run_records(run, dict(args.rename)) for run in args.runs], names,
