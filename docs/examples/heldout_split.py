@@ -43,7 +43,9 @@ def main() -> None:
         key = {"folder": source.parent.name, "prefix": source.name.split("_")[0],
                None: ""}[args.group]
         groups.setdefault(key, []).append(source)
-    args.folder.mkdir(parents=True, exist_ok=False)
+    if args.folder.exists():
+        raise SystemExit(f"{args.folder} exists: give a new folder")
+    args.folder.mkdir(parents=True)
     linked = 0
     for key, sources in groups.items():
         folder = args.folder / key if args.group == "folder" else args.folder

@@ -30,6 +30,8 @@ from medden.bench.runner import TRUE_SIGMA_SUFFIX as TRUE_SIGMA
 
 #: The Noise2Noise X-ray/CT paper's baselines, tuned per image (its Sec. III).
 PAPER_FILTERS = ("gaussian_filter", "bilateral", "median")
+#: Row labels of trained networks (``medden.denoisers``): never a classical reference.
+LEARNED_PREFIXES = ("bundle ", "checkpoint ")
 GAUSSIAN_LEVELS = ("15", "25", "50")
 GAUSSIAN_MARGIN = 0.5
 FIXED_MARGIN = 2.0
@@ -86,8 +88,9 @@ class BarCheck:
         self.images = len(self.per_image[(*next(iter(self.mean)), self.model)])
 
     def classical(self, condition: tuple[str, str]) -> list[str]:
-        """Every row of ``condition`` but the checked model and the noisy input."""
-        return [m for m in self.mean[condition] if m not in (self.model, "identity")]
+        """Every row of ``condition`` but the noisy input and trained networks (the model)."""
+        return [m for m in self.mean[condition]
+                if m != "identity" and not m.startswith(LEARNED_PREFIXES)]
 
     def psnr(self, condition: tuple[str, str], label: str) -> float:
         """Mean PSNR of ``label`` under ``condition``."""
