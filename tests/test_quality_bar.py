@@ -122,3 +122,15 @@ def test_heldout_split_links_by_source_folder(tmp_path, monkeypatch):
     prefixed = sorted(p.name for p in (tmp_path / "prefix").iterdir())
     assert prefixed == sorted(set(prefixed)) and len(prefixed) == len({n.split("_")[0]
                                                                        for n in flat})
+
+
+def test_margins_one_column_per_run(quality_bar, run):
+    check = quality_bar.BarCheck(run, "bundle", modality="m")
+    text = quality_bar.margins([check, check])
+    assert "| bar (margin in dB) | demo 1.0 (2) | demo 1.0 (2) |" in text
+    assert "| Gaussian σ 25 vs BM3D (true σ), bar +0.5 | +0.60 | +0.60 |" in text
+    assert "| Gaussian σ 15 vs BM3D (true σ), bar +0.5 | — | — |" in text
+    assert ("| poisson:peak=30 vs best oracle-tuned every classical filter, bar +2 "
+            "| +0.80 (bm3d (oracle)) |") in text
+    assert "| σ 2: input → output PSNR (bar: not lower) | 42.00 → 44.50 |" in text
+    assert "rows won | 2/3 (not: gaussian σ 2) |" in text

@@ -16,6 +16,11 @@ Markdown, the bar row by row (the bundles' ``docs/README.md`` embed this output)
 Images won counts, from ``per_image.csv``, the images on which the model is above the
 reference.  ``--summary`` prints instead one line per condition: the noisy input, the model,
 BM3D given the true σ, and the best of the paper's filters and of every classical row.
+``--margins`` takes several folders (``FOLDER@MODEL`` picks the model of a folder holding
+two trained rows) and prints one table of margins, a column per folder:
+
+    python docs/examples/quality_bar.py --margins docs/benchmarks/xray_denoise_0.4.0@0.4.0 \
+        docs/benchmarks/ct_denoise
 """
 
 from __future__ import annotations
@@ -193,18 +198,81 @@ def summary(check: BarCheck) -> str:
                    "best of Gaussian, bilateral, median filters", "best classical row"], rows)
 
 
+def _ssim_rows_won(check: BarCheck) -> str:
+    lost = [_condition_name(c) for c in check.mean if check.mean[c][check.model]["ssim"]
+            <= max(check.mean[c][m]["ssim"] for m in check.classical(c))]
+    won = f"{len(check.mean) - len(lost)}/{len(check.mean)}"
+    return won + (f" (not: {', '.join(lost)})" if lost else "")
+
+
+def _margin_cell(check: BarCheck, condition: tuple[str, str], labels: list[str]) -> str:
+    if not labels:
+        return "—"
+    best = check.best(condition, labels)
+    return f"{check.psnr(condition, check.model) - check.psnr(condition, best):+.2f} ({best})"
+
+
+def margins(checks: list[BarCheck]) -> str:
+    """One table of the bar's margins (dB), a column per run: the bundles side by side."""
+    conditions = list(dict.fromkeys(c for check in checks for c in check.mean))
+    reference = "bm3d" + TRUE_SIGMA
+    rows = []
+    for level in GAUSSIAN_LEVELS:
+        condition = ("gaussian", level)
+        rows.append([f"Gaussian σ {level} vs BM3D (true σ), bar +{GAUSSIAN_MARGIN}"] + [
+            f"{check.psnr(condition, check.model) - check.psnr(condition, reference):+.2f}"
+            if condition in check.mean else "—" for check in checks])
+    for condition in (c for c in conditions if not c[1]):
+        tuned = any(m.endswith(ORACLE) for check in checks if condition in check.mean
+                    for m in check.classical(condition))
+        kind = "oracle-tuned " if tuned else "(not oracle-tuned: default settings) "
+        for name, paper in (("Gaussian/bilateral/median filters", True),
+                            ("every classical filter", False)):
+            cells = []
+            for check in checks:
+                labels = [m for m in check.classical(condition) if m.endswith(ORACLE) == tuned
+                          and (not paper or _base(m) in PAPER_FILTERS)
+                          ] if condition in check.mean else []
+                cells.append(_margin_cell(check, condition, labels))
+            rows.append([f"{_condition_name(condition)} vs best {kind}{name}, bar "
+                         f"+{FIXED_MARGIN:g}", *cells])
+    clean = ("gaussian", "2")
+    rows.append(["σ 2: input → output PSNR (bar: not lower)"] + [
+        f"{check.psnr(clean, 'identity'):.2f} → {check.psnr(clean, check.model):.2f}"
+        if clean in check.mean else "—" for check in checks])
+    rows.append(["SSIM above every classical row: rows won"]
+                + [_ssim_rows_won(check) for check in checks])
+    header = ["bar (margin in dB)"] + [
+        f"{check.model.removeprefix('bundle ')} ({check.images})" for check in checks]
+    return _table(header, rows)
+
+
+def _folder_and_model(text: str, default: str) -> tuple[Path, str]:
+    folder, _, model = text.partition("@")
+    return Path(folder), model or default
+
+
 def main() -> None:
-    """Print the quality-bar tables of one benchmark run."""
+    """Print the quality-bar tables of one benchmark run, or the margins of several."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path, help="medden benchmark output folder")
+    parser.add_argument("folder", nargs="+",
+                        help="medden benchmark output folder (several with --margins; "
+                        "FOLDER@MODEL overrides --model for one)")
     parser.add_argument("--model", default="bundle",
                         help="substring of the checked model's label (default: bundle)")
     parser.add_argument("--summary", action="store_true",
                         help="one line per condition instead of the bar's tables")
+    parser.add_argument("--margins", action="store_true",
+                        help="one table of margins, a column per folder")
     parser.add_argument("--modality", help="only the images of this modality")
     args = parser.parse_args()
-    check = BarCheck(args.folder, args.model, args.modality)
-    print(summary(check) if args.summary else report(check))
+    checks = [BarCheck(*_folder_and_model(f, args.model), args.modality) for f in args.folder]
+    if args.margins:
+        print(margins(checks))
+    elif len(checks) > 1:
+        parser.error("several folders need --margins")
+    else:
+        print(summary(checks[0]) if args.summary else report(checks[0]))
 
 
 if __name__ == "__main__":
