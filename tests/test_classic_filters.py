@@ -200,3 +200,20 @@ def test_bm3d_passes_through_an_image_without_measurable_noise(channels):
     image[..., 30:40, 25:37] = 0.5
     out = model_registry.create("bm3d")(image)
     assert torch.isfinite(out).all() and torch.equal(out, image)
+
+
+@needs_bm3d
+def test_bm3d_filters_gray_stored_as_rgb_as_gray():
+    # Microscopy: gray images stored as RGB, noise equal in the three channels.  bm3d_rgb
+    # divided by the zero range of its colour-difference channels and returned NaN.
+    yy, xx = np.mgrid[0:48, 0:48]
+    clean = torch.from_numpy((0.1 + 0.05 * np.sin(xx / 4.0) * (yy > 20)).astype(np.float32))
+    noisy = (clean + 0.04 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0)))
+    rgb = noisy.expand(1, 3, 48, 48).clone()
+    model = model_registry.create("bm3d:sigma=10")
+    out = model(rgb)
+    gray = model(noisy[None, None])
+    assert torch.isfinite(out).all()
+    assert torch.allclose(out, gray.expand(1, 3, 48, 48), atol=1e-6)
+    assert psnr(clean[None].numpy(), out[0, :1].numpy(), 1.0) > psnr(
+        clean[None].numpy(), noisy[None].numpy(), 1.0) + 3.0

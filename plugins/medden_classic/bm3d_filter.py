@@ -45,7 +45,8 @@ class BM3DFilter(ClassicalDenoiser):
     """Block-matching and 3D filtering (BM3D); needs ``pip install medden[bm3d]``.
 
     Grey images and every channel of non-RGB images are filtered with ``bm3d.bm3d``;
-    3-channel images with ``bm3d.bm3d_rgb`` (block matching on the luminance of an
+    3-channel images with three equal channels (grey stored as RGB) as one grey image;
+    other 3-channel images with ``bm3d.bm3d_rgb`` (block matching on the luminance of an
     opponent colour transform).  BM3D is 2D: a volume ``(C, D, H, W)`` is filtered in its
     ``D`` axial slices independently.
 
@@ -87,6 +88,12 @@ class BM3DFilter(ClassicalDenoiser):
             if min(height, width) < MIN_SIDE:  # bm3d needs room for its blocks
                 pad = [(0, 0), (0, max(0, MIN_SIDE - height)), (0, max(0, MIN_SIDE - width))]
                 return filter_2d(np.pad(image_2d, pad, mode="symmetric"))[:, :height, :width]
+            if image_2d.shape[0] == 3 and np.array_equal(image_2d[0], image_2d[1]) and (
+                    np.array_equal(image_2d[0], image_2d[2])):
+                # Gray stored as RGB (microscopy): bm3d_rgb divides by the range of its
+                # colour-difference channels, zero here (NaN); they carry nothing anyway.
+                gray = bm3d.bm3d(image_2d[0].astype(np.float64), sigma, profile=self.profile)
+                return np.repeat(gray[None], 3, axis=0)
             if image_2d.shape[0] == 3:
                 rgb = np.moveaxis(image_2d.astype(np.float64), 0, -1)
                 return np.moveaxis(bm3d.bm3d_rgb(rgb, sigma, profile=self.profile), -1, 0)
