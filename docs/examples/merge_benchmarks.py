@@ -31,10 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from medden.bench.runner import METRICS
-from medden.bench.tables import quality_table, summarise, write_csv
-
-_RECORD_COLUMNS = ["modality", "image", "noise", "level", "model", "setting", *METRICS]
-_SUMMARY_COLUMNS = ["modality", "noise", "level", "model", "images", *METRICS]
+from medden.bench.tables import (
+    RECORD_COLUMNS,
+    SUMMARY_COLUMNS,
+    quality_table,
+    summarise,
+    write_csv,
+)
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -180,8 +183,8 @@ def main() -> None:
     records = merge([run_records(run, dict(args.rename)) for run in args.runs], names,
                     args.replace)
     args.out.mkdir(parents=True, exist_ok=False)
-    write_csv(records, _RECORD_COLUMNS, args.out / "per_image.csv")
-    write_csv(summarise(records).values(), _SUMMARY_COLUMNS, args.out / "quality.csv")
+    write_csv(records, RECORD_COLUMNS, args.out / "per_image.csv")
+    write_csv(summarise(records).values(), SUMMARY_COLUMNS, args.out / "quality.csv")
     (args.out / "quality.md").write_text(markdown(records, names) + "\n")
     print(f"{len(records)} records of {len({(r['modality'], r['image']) for r in records})} "
           f"images -> {args.out}")

@@ -42,15 +42,20 @@ from medden.bench.data import BenchImage, load_images
 from medden.bench.methods import Method, resolve_methods, with_sigma
 from medden.bench.oracle import OracleTuner
 from medden.bench.qualitative import figure_images, qualitative_figure
-from medden.bench.runner import METRICS, ORACLE_SUFFIX, TRUE_SIGMA_SUFFIX, run_quality
-from medden.bench.tables import failed_outputs, summarise, write_csv
+from medden.bench.runner import ORACLE_SUFFIX, TRUE_SIGMA_SUFFIX, run_quality
+from medden.bench.tables import (
+    RECORD_COLUMNS,
+    SUMMARY_COLUMNS,
+    failed_outputs,
+    summarise,
+    write_csv,
+)
 from medden.errors import UsageError
 
 __all__ = ["run_benchmark"]
 
 #: Estimated run times (seconds) from which the estimate is printed.
 _ESTIMATE_FROM = 30.0
-_SUMMARY_COLUMNS = ["modality", "noise", "level", "model", "images", *METRICS]
 
 
 def _unique(conditions: Sequence[Condition]) -> list[Condition]:
@@ -172,9 +177,8 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
         pairs = {(c.noise, c.level) for c in group}
         if pairs:
             write_csv([r for r in summary.values() if (r["noise"], r["level"]) in pairs],
-                      _SUMMARY_COLUMNS, config.out / f"{name}.csv")
-    write_csv(quality.records, ["modality", "image", "noise", "level", "model", "setting",
-                                *METRICS], config.out / "per_image.csv")
+                      SUMMARY_COLUMNS, config.out / f"{name}.csv")
+    write_csv(quality.records, RECORD_COLUMNS, config.out / "per_image.csv")
 
     curves: list[dict[str, Any]] = []
     curve_files: list[Path] = []

@@ -28,7 +28,14 @@ __all__ = [
     "quality_table",
     "ablation_table",
     "failed_outputs",
+    "RECORD_COLUMNS",
+    "SUMMARY_COLUMNS",
 ]
+
+#: Columns of ``per_image.csv`` (one record per image, condition and model).
+RECORD_COLUMNS = ["modality", "image", "noise", "level", "model", "setting", *METRICS]
+#: Columns of ``quality.csv`` / ``ablation.csv`` (the means of :func:`summarise`).
+SUMMARY_COLUMNS = ["modality", "noise", "level", "model", "images", *METRICS]
 
 #: Key of a summary row: (modality, noise label, level, model label).
 SummaryKey = tuple[str, str, float | None, str]
