@@ -23,7 +23,14 @@ from medden.bench.config import BenchmarkConfig
 from medden.bench.cost_table import cost_markdown, speed_bar
 from medden.bench.methods import resolve_method, split_model_entries
 from medden.bench.oracle import OracleTuner, grid_settings
-from medden.bench.tables import failed_outputs, quality_table
+from medden.bench.tables import (
+    RECORD_COLUMNS,
+    SUMMARY_COLUMNS,
+    failed_outputs,
+    quality_table,
+    read_quality_rows,
+    write_csv,
+)
 from medden.cli import build_parser, main
 from medden.commands.benchmark import config_from_args
 from medden.errors import UsageError
@@ -107,9 +114,27 @@ def test_failed_outputs_names_the_nan_cells():
     records = [record("bm3d", 25.0, math.nan), record("bm3d", 25.0, math.nan),
                record("bm3d", 25.0, 30.0), record("tv", None, math.nan),
                record("tv", 25.0, 31.0)]
-    assert failed_outputs(records) == ["`bm3d` under gaussian at 25: 2 image(s)",
-                                       "`tv` under mixture: 1 image(s)"]
+    failed = failed_outputs(records)
+    assert [tuple(cell) for cell in failed] == [("bm3d", "gaussian", 25.0, 2),
+                                                ("tv", "mixture", None, 1)]
+    assert [cell.describe() for cell in failed] == ["bm3d under gaussian at 25: 2 image(s)",
+                                                    "tv under mixture: 1 image(s)"]
+    assert failed[0].describe("`bm3d`") == "`bm3d` under gaussian at 25: 2 image(s)"
     assert failed_outputs(records[2:3]) == []
+
+def test_read_quality_rows_keeps_the_quality_conditions_only(tmp_path):
+    with pytest.raises(FileNotFoundError, match="a medden benchmark folder"):
+        read_quality_rows(tmp_path)
+    base = {"modality": "xray", "image": "a.png", "model": "tv", "setting": "",
+            "psnr": 30.5, "ssim": 0.9, "delta_e": math.nan, "vifp": 0.5, "mse": 1e-3}
+    records = [{**base, "noise": "gaussian", "level": 25.0},
+               {**base, "noise": "ablation:poisson", "level": None}]
+    write_csv(records, RECORD_COLUMNS, tmp_path / "per_image.csv")
+    write_csv([{**records[0], "images": 1}], SUMMARY_COLUMNS, tmp_path / "quality.csv")
+    rows = read_quality_rows(tmp_path)
+    assert [(r["noise"], r["level"], r["psnr"], r["delta_e"]) for r in rows] == [
+        ("gaussian", "25", "30.5", "")]
+
 
 TINY_NETWORK = '''
 from torch import nn

@@ -25,7 +25,6 @@ figures stay in the runs that made them.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 from pathlib import Path
 from typing import Any
@@ -35,16 +34,10 @@ from medden.bench.tables import (
     RECORD_COLUMNS,
     SUMMARY_COLUMNS,
     quality_table,
+    read_quality_rows,
     summarise,
     write_csv,
 )
-
-
-def _read(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise SystemExit(f"{path} not found: is {path.parent} a medden benchmark folder?")
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def _level(text: str) -> float | None:
@@ -70,9 +63,11 @@ def run_records(folder: Path, renames: dict[str, str]) -> list[dict[str, Any]]:
     renames : dict of str to str
         Modality labels to replace (a flat folder's label is its name).
     """
-    tables = {(r["noise"], r["level"]) for r in _read(folder / "quality.csv")}
-    return [_record(row, renames) for row in _read(folder / "per_image.csv")
-            if (row["noise"], row["level"]) in tables]
+    try:
+        rows = read_quality_rows(folder)
+    except FileNotFoundError as error:
+        raise SystemExit(str(error)) from None
+    return [_record(row, renames) for row in rows]
 
 
 def _cell(record: dict[str, Any]) -> tuple[str, str, str, float | None, str]:

@@ -26,12 +26,12 @@ two trained rows) and prints one table of margins, a column per folder:
 from __future__ import annotations
 
 import argparse
-import csv
 from collections import defaultdict
 from pathlib import Path
 
 from medden.bench.runner import ORACLE_SUFFIX as ORACLE
 from medden.bench.runner import TRUE_SIGMA_SUFFIX as TRUE_SIGMA
+from medden.bench.tables import read_quality_rows
 
 #: The Noise2Noise X-ray/CT paper's baselines, tuned per image (its Sec. III).
 PAPER_FILTERS = ("gaussian_filter", "bilateral", "median")
@@ -40,11 +40,6 @@ LEARNED_PREFIXES = ("bundle ", "checkpoint ")
 GAUSSIAN_LEVELS = ("15", "25", "50")
 GAUSSIAN_MARGIN = 0.5
 FIXED_MARGIN = 2.0
-
-
-def _read(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def _base(label: str) -> str:
@@ -68,12 +63,13 @@ class BarCheck:
     """
 
     def __init__(self, folder: Path, model: str, modality: str | None = None) -> None:
-        kept = [r for r in _read(folder / "per_image.csv")
-                if modality is None or r["modality"] == modality]
+        try:
+            rows = read_quality_rows(folder)
+        except FileNotFoundError as error:
+            raise SystemExit(str(error)) from None
+        kept = [r for r in rows if modality is None or r["modality"] == modality]
         if not kept:
             raise SystemExit(f"no image of modality '{modality}' in {folder}")
-        # The quality tables' conditions (quality.csv leaves out the ablation's).
-        tables = {(r["noise"], r["level"]) for r in _read(folder / "quality.csv")}
         labels = sorted({r["model"] for r in kept if model in r["model"]})
         if len(labels) != 1:
             raise SystemExit(f"--model '{model}' matches {labels or 'no model'} in {folder}")
@@ -82,7 +78,7 @@ class BarCheck:
             defaultdict(dict))
         for row in kept:
             # A metric left empty is a NaN output (left out, as in the benchmark's own means).
-            if (row["noise"], row["level"]) in tables and row["psnr"]:
+            if row["psnr"]:
                 self.per_image[row["noise"], row["level"], row["model"]][row["image"]] = {
                     "psnr": float(row["psnr"]), "ssim": float(row["ssim"])}
         self.mean: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(dict)

@@ -21,6 +21,7 @@ from medden.bench.methods import Method
 from medden.bench.oracle import OracleTuner
 from medden.bench.runner import ORACLE_SUFFIX
 from medden.bench.tables import (
+    FailedCell,
     Summary,
     ablation_table,
     format_level,
@@ -100,7 +101,7 @@ def render(
     reference: str | None,
     bar: Sequence[dict[str, Any]],
     channels: int,
-    failed: Sequence[str],
+    failed: Sequence[FailedCell],
     seconds: float,
 ) -> str:
     """The Markdown report of one run (see :func:`medden.bench.suite.run_benchmark`)."""
@@ -201,7 +202,7 @@ def render(
         parts.append(_section(
             "Outputs left out of the means",
             "These outputs scored NaN, so the means of their cells are over fewer images:",
-            "\n".join(f"- {line}" for line in failed)))
+            "\n".join(f"- {cell.describe(f'`{cell.model}`')}" for cell in failed)))
     if problems:
         parts.append(_section("Files not used",
                               "\n".join(f"- `{p}`: {reason}" for p, reason in problems)))

@@ -170,9 +170,8 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
                           config.progress, informed, config.tunes_under, config.workers)
     summary = summarise(quality.records)
     failed = failed_outputs(quality.records)
-    for line in failed:
-        print(f"warning: NaN output, left out of the means: {line}".replace("`", ""),
-              file=sys.stderr)
+    for cell in failed:
+        print(f"warning: NaN output, left out of the means: {cell.describe()}", file=sys.stderr)
     for name, group in (("quality", main), ("ablation", ablation)):
         pairs = {(c.noise, c.level) for c in group}
         if pairs:

@@ -13,7 +13,7 @@ import csv
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,6 +28,8 @@ __all__ = [
     "quality_table",
     "ablation_table",
     "failed_outputs",
+    "FailedCell",
+    "read_quality_rows",
     "RECORD_COLUMNS",
     "SUMMARY_COLUMNS",
 ]
@@ -68,8 +70,25 @@ def summarise(records: Sequence[dict[str, Any]]) -> Summary:
     }
 
 
-def failed_outputs(records: Sequence[dict[str, Any]]) -> list[str]:
-    """Where a model's output scored NaN (e.g. a filter returned NaN), one line per cell.
+class FailedCell(NamedTuple):
+    """A table cell (model, noise, level) where ``images`` outputs scored NaN."""
+
+    model: str
+    noise: str
+    level: float | None
+    images: int
+
+    def describe(self, model_name: str | None = None) -> str:
+        """One line of text: ``"<model> under <noise> at <level>: <n> image(s)"``.
+
+        ``model_name`` replaces the model label (e.g. formatted as Markdown code).
+        """
+        where = f" at {format_level(self.level)}" if self.level is not None else ""
+        return f"{model_name or self.model} under {self.noise}{where}: {self.images} image(s)"
+
+
+def failed_outputs(records: Sequence[dict[str, Any]]) -> list[FailedCell]:
+    """The cells where a model's output scored NaN (e.g. a filter returned NaN), first seen first.
 
     The means leave such images out (as they leave out ΔE of gray images), so a model may be
     averaged over fewer images than the others; the report and the console say where.
@@ -79,9 +98,30 @@ def failed_outputs(records: Sequence[dict[str, Any]]) -> list[str]:
         if math.isnan(record["psnr"]):
             key = (record["model"], record["noise"], record["level"])
             counts[key] = counts.get(key, 0) + 1
-    return [f"`{model}` under {noise}" + (f" at {format_level(level)}" if level is not None
-                                          else "") + f": {count} image(s)"
-            for (model, noise, level), count in counts.items()]
+    return [FailedCell(*key, count) for key, count in counts.items()]
+
+
+def read_quality_rows(folder: Path) -> list[dict[str, str]]:
+    """The ``per_image.csv`` rows of a benchmark folder's quality tables, as text.
+
+    The rows of the ablation's conditions (not in ``quality.csv``) are left out.  An empty
+    metric is a NaN output (or ΔE of a gray image).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` lacks ``per_image.csv`` or ``quality.csv``.
+    """
+    tables = {(r["noise"], r["level"]) for r in _read_csv(folder / "quality.csv")}
+    return [row for row in _read_csv(folder / "per_image.csv")
+            if (row["noise"], row["level"]) in tables]
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is {path.parent} a medden benchmark folder?")
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def _csv_value(value: Any) -> str:
