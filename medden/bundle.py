@@ -219,8 +219,10 @@ def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
         ``name``, ``version``, ``changelog`` (text of this version, or a mapping of every
         version to its text, newest first), ``task``, ``description``, ``modality``
         (medden intensity modality), ``dicom_modality``, ``channels``, ``data_source``,
-        ``data_type``, ``references``, ``eval_noise`` (list of SPECs) and optional
-        ``eval_metrics``.
+        ``data_type``, ``references``, ``eval_noise`` (list of SPECs), optional
+        ``eval_metrics`` and optional ``pipeline_params`` (parameters set on the
+        checkpoint's pipeline SPEC that add no weights, e.g. the ``prefiltered`` noise
+        gate: ``{clean_sigma: 1.5, noisy_sigma: 2.0}``).
 
     Returns
     -------
@@ -230,7 +232,8 @@ def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
     from medden.train import read_checkpoint
 
     data = read_checkpoint(checkpoint)
-    spec = str(parse_spec(data["run"]["pipeline"]))
+    trained = parse_spec(data["run"]["pipeline"])
+    spec = str(Spec(trained.name, {**trained.params, **(info.get("pipeline_params") or {})}))
     check = network(spec)
     try:
         check.load_state_dict(data["model"])
@@ -248,5 +251,9 @@ def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
     provenance = {"checkpoint": str(checkpoint), "exported": date.today().isoformat(),
                   "python": platform.python_version(), "pipeline": spec,
                   "phase": data["run"].get("phase"), "metrics": data["run"].get("metrics")}
+    earlier = Path(checkpoint) / "docs" / "training_provenance.json"
+    if earlier.is_file():  # re-exported from a bundle: keep where its weights came from
+        previous = json.loads(earlier.read_text())
+        provenance["weights"] = previous.get("weights", previous)
     _write_json(folder / "docs" / "training_provenance.json", provenance)
     return folder

@@ -23,10 +23,12 @@ INFO = REPO / "configs" / "bundles" / "xray_denoise.info.yaml"
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    """A bundle exported from a few-iteration training run of a small network."""
+    """A bundle exported from a few-iteration training run of a small network, in the
+    shipped bundles' pipeline (``prefiltered``, with the noise gate of their info file)."""
     root = tmp_path_factory.mktemp("bundle")
     data = write_images(root / "data", count=4)
-    result = train(config_from_dict(tiny_config(data, root / "run", epochs=1)))
+    result = train(config_from_dict(tiny_config(
+        data, root / "run", epochs=1, pipeline="prefiltered:model=(cae:features=16)")))
     folder = root / "tiny_denoise"
     assert main(["bundle", str(result.best), str(folder), "--info", str(INFO)]) == 0
     return folder
@@ -40,6 +42,10 @@ def test_export_writes_the_bundle_layout(bundle):
     assert all(isinstance(v, torch.Tensor) for v in weights.values())
     inference = json.loads((bundle / "configs" / "inference.json").read_text())
     assert inference["network_def"]["_target_"] == "medden.bundle.network"
+    gate = yaml.safe_load(INFO.read_text())["pipeline_params"]
+    assert inference["network_def"]["spec"].startswith("prefiltered:model=(cae:")
+    assert inference["network_def"]["spec"].endswith(
+        "," + ",".join(f"{k}={v}" for k, v in gate.items()))
     metadata = json.loads((bundle / "configs" / "metadata.json").read_text())
     assert metadata["required_packages_version"]["medden"]
     assert metadata["network_data_format"]["inputs"]["image"]["num_channels"] == 1
@@ -81,6 +87,8 @@ def test_ckpt_export_torchscript_matches_the_eager_network(bundle, tmp_path):
     eager = load_bundle(bundle).network
     x = torch.rand(1, 1, 37, 45, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(scripted(x), eager(x), atol=1e-5)
+    flat = torch.full((1, 1, 40, 40), 0.25)  # a clean image: the gate passes it through
+    assert torch.equal(scripted(flat), flat)
 
 
 def test_train_config_retrains_from_a_dataset_dir(bundle, tmp_path):
@@ -132,3 +140,31 @@ def test_changelog_keeps_every_version(bundle, tmp_path):
     assert metadata["version"] == "0.2.0"
     assert list(metadata["changelog"].items()) == [("0.2.0", "trained longer"),
                                                    ("0.1.0", "first release")]
+
+
+def test_reexport_from_a_bundle_keeps_its_weights_and_their_provenance(bundle, tmp_path):
+    info = yaml.safe_load(INFO.read_text())
+    info["pipeline_params"] = {"clean_sigma": 0.5, "noisy_sigma": 1.0}
+    path = tmp_path / "info.yaml"
+    path.write_text(yaml.safe_dump(info, sort_keys=False))
+    folder = tmp_path / "b"
+    assert main(["bundle", str(bundle), str(folder), "--info", str(path)]) == 0
+    spec = json.loads((folder / "configs" / "inference.json").read_text())["network_def"]["spec"]
+    assert spec.endswith("clean_sigma=0.5,noisy_sigma=1.0")
+    before = torch.load(bundle / "models" / "model.pt", weights_only=True)
+    after = torch.load(folder / "models" / "model.pt", weights_only=True)
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    provenance = json.loads((folder / "docs" / "training_provenance.json").read_text())
+    earlier = json.loads((bundle / "docs" / "training_provenance.json").read_text())
+    assert provenance["checkpoint"] == str(bundle)
+    assert provenance["weights"]["checkpoint"] == earlier["checkpoint"]
+
+
+def test_export_refuses_pipeline_params_the_pipeline_lacks(bundle, tmp_path):
+    info = yaml.safe_load(INFO.read_text())
+    info["pipeline_params"] = {"no_such_parameter": 1}
+    path = tmp_path / "info.yaml"
+    path.write_text(yaml.safe_dump(info, sort_keys=False))
+    assert main(["bundle", str(bundle), str(tmp_path / "b"), "--info", str(path)]) == 2
+    assert not (tmp_path / "b").exists()

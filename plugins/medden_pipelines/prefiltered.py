@@ -4,13 +4,23 @@ The first stage has no weights: it removes what a classical filter removes best 
 salt-and-pepper impulses, with ``switching_median``) and the model denoises the rest. The
 model's weights sit under the same names as in the ``single`` pipeline, so a network trained
 as ``single`` can be fine-tuned (``init.weights``) or run behind the filter as is.
+
+Optionally a noise gate leaves images that are already clean alone: a network always changes
+its input a little, so a clean image (or one whose only noise was impulses, removed by the
+filter) comes out slightly worse than it went in.  The gate estimates the noise left after the
+filter (:func:`medden_pipelines.noise_gate.tile_noise_sigma`); below ``clean_sigma`` only the
+pixels the filter replaced take the network's output (its estimate there is better than the
+filter's), above ``noisy_sigma`` the whole image does, and in between the two are blended.
 """
 
 from __future__ import annotations
 
+import torch
+
 from medden.pipeline import Pipeline
 from medden.registry import model_registry
 from medden.spec import Spec, parse_spec
+from medden_pipelines.noise_gate import gate_weight, tile_noise_sigma
 
 
 class PrefilteredPipeline(Pipeline):
@@ -23,17 +33,46 @@ class PrefilteredPipeline(Pipeline):
     prefilter : Spec
         SPEC of the first stage, a filter without learned weights (default
         ``switching_median``).
+    clean_sigma, noisy_sigma : float, optional
+        The noise gate (0-255 scale, both or neither): at an estimated noise level up to
+        ``clean_sigma`` only the pixels the prefilter replaced are denoised, from
+        ``noisy_sigma`` on the whole image; without them the model denoises every image.
 
     Raises
     ------
     ValueError
-        When ``prefilter`` has learned weights.
+        When ``prefilter`` has learned weights, or the gate's levels are not
+        ``0 <= clean_sigma < noisy_sigma``.
     """
 
     def __init__(self, model: Spec | str = "identity",
-                 prefilter: Spec | str = "switching_median") -> None:
+                 prefilter: Spec | str = "switching_median",
+                 clean_sigma: float | None = None, noisy_sigma: float | None = None) -> None:
         first = model_registry.create(parse_spec(prefilter))
         if next(first.parameters(), None) is not None:
             raise ValueError(f"prefilter '{prefilter}' has learned weights; the prefiltered "
                              "pipeline takes a classical filter first")
+        if (clean_sigma is None) != (noisy_sigma is None):
+            raise ValueError("give both clean_sigma and noisy_sigma (the noise gate), or neither")
+        if clean_sigma is not None and not 0 <= clean_sigma < noisy_sigma:
+            raise ValueError(f"the noise gate needs 0 <= clean_sigma < noisy_sigma, got "
+                             f"{clean_sigma} and {noisy_sigma}")
         super().__init__({"prefilter": first, "model": model_registry.create(parse_spec(model))})
+        self.gated = clean_sigma is not None
+        self.clean_sigma = float(clean_sigma or 0.0) / 255.0
+        self.noisy_sigma = float(noisy_sigma or 0.0) / 255.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Filter, denoise, then (with the gate) keep the input where the image is clean."""
+        prefiltered = self.stages["prefilter"](x)
+        denoised = self.stages["model"](prefiltered)
+        if not self.gated:
+            return denoised
+        weight = gate_weight(tile_noise_sigma(prefiltered), self.clean_sigma, self.noisy_sigma)
+        # Impulses: what the prefilter replaced, and extreme pixels the network moves by more
+        # than the gate's noise level (low-contrast impulses the prefilter's threshold missed).
+        extreme = (x == 0) | (x == 1)
+        impulse = (prefiltered != x) | (extreme & ((denoised - x).abs() > self.noisy_sigma))
+        kept = torch.where(impulse, denoised, x)
+        shape = [-1] + [1] * (x.dim() - 1)
+        return torch.lerp(kept, denoised, weight.reshape(shape))  # exact at weights 0 and 1

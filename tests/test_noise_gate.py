@@ -1,0 +1,91 @@
+"""The noise estimate and the prefiltered pipeline's noise gate (clean images pass through)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from medden.metrics import psnr
+from medden.registry import noise_registry, pipeline_registry
+from medden_pipelines.noise_gate import gate_weight, tile_noise_sigma
+
+MODEL = "model=(gaussian_filter:sigma=1.5)"
+
+
+def _smooth(size: int = 128) -> torch.Tensor:
+    """A clean ``(1, 1, size, size)`` image: a diagonal ramp through mid-grey."""
+    ramp = torch.linspace(0.2, 0.8, size)
+    return ((ramp[:, None] + ramp[None, :]) / 2)[None, None]
+
+
+def _noisy(clean: torch.Tensor, spec: str) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return noise_registry.create(spec)(clean, generator).clamp(0, 1)
+
+
+def test_tile_noise_sigma_measures_white_noise():
+    clean = _smooth(256)
+    assert float(tile_noise_sigma(clean)) < 0.2 / 255
+    for sigma in (5.0, 25.0):
+        estimate = float(tile_noise_sigma(_noisy(clean, f"gaussian:sigma={sigma}"))) * 255
+        assert estimate == pytest.approx(sigma, rel=0.1)
+
+
+def test_tile_noise_sigma_sees_noise_confined_to_the_centre():
+    clean = _smooth(256)
+    noisy = clean.clone()
+    noisy[..., 64:224, 64:224] = _noisy(clean, "gaussian:sigma=20")[..., 64:224, 64:224]
+    # 25 of 64 tiles are noisy: the median tile is clean, the upper quartile is not
+    assert float(tile_noise_sigma(noisy, quantile=0.5)) * 255 < 1.0
+    assert float(tile_noise_sigma(noisy)) * 255 == pytest.approx(20.0, rel=0.15)
+
+
+def test_tile_noise_sigma_on_small_images():
+    small = _noisy(_smooth(20), "gaussian:sigma=25")  # smaller than a tile: one tile
+    assert 10.0 < float(tile_noise_sigma(small)) * 255 < 40.0
+    assert torch.equal(tile_noise_sigma(torch.rand(3, 1, 1, 1)), torch.zeros(3))
+
+
+def test_gate_weight_ramps_between_the_two_levels():
+    weight = gate_weight(torch.tensor([0.5, 1.5, 1.75, 2.0, 9.0]), 1.5, 2.0)
+    assert torch.allclose(weight, torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0]))
+
+
+def _pipelines() -> tuple[torch.nn.Module, torch.nn.Module]:
+    plain = pipeline_registry.create(f"prefiltered:{MODEL}")
+    gated = pipeline_registry.create(f"prefiltered:{MODEL},clean_sigma=1.5,noisy_sigma=2")
+    return plain.eval(), gated.eval()
+
+
+def test_gate_passes_clean_images_through():
+    plain, gated = _pipelines()
+    clean = _smooth()
+    assert torch.equal(gated(clean), clean)
+    assert not torch.equal(plain(clean), clean)
+
+
+def test_gate_denoises_only_the_impulses_of_an_impulse_noisy_image():
+    plain, gated = _pipelines()
+    clean = _smooth()
+    noisy = _noisy(clean, "salt_pepper:amount=0.05")
+    out = gated(noisy)
+    impulse = (noisy == 0) | (noisy == 1)
+    assert torch.equal(out[~impulse], noisy[~impulse])
+    assert (out[impulse] - clean[impulse]).abs().max() < 0.05
+    gain = psnr(clean.numpy(), out.numpy(), 1.0) - psnr(clean.numpy(), plain(noisy).numpy(), 1.0)
+    assert gain > 3
+
+
+def test_gate_leaves_noisy_images_to_the_model():
+    plain, gated = _pipelines()
+    noisy = _noisy(_smooth(), "gaussian:sigma=25")
+    assert torch.equal(gated(noisy), plain(noisy))
+
+
+@pytest.mark.parametrize("params, message", [
+    ("clean_sigma=1.5", "both"),
+    ("clean_sigma=2,noisy_sigma=1", "clean_sigma < noisy_sigma"),
+])
+def test_gate_refuses_bad_levels(params, message):
+    with pytest.raises(ValueError, match=message):
+        pipeline_registry.create(f"prefiltered:{MODEL},{params}")
