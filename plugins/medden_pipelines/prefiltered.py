@@ -8,9 +8,11 @@ as ``single`` can be fine-tuned (``init.weights``) or run behind the filter as i
 Optionally a noise gate leaves images that are already clean alone: a network always changes
 its input a little, so a clean image (or one whose only noise was impulses, removed by the
 filter) comes out slightly worse than it went in.  The gate estimates the noise left after the
-filter (:func:`medden_pipelines.noise_gate.tile_noise_sigma`); below ``clean_sigma`` only the
-pixels the filter replaced take the network's output (its estimate there is better than the
-filter's), above ``noisy_sigma`` the whole image does, and in between the two are blended.
+filter (:func:`medden_pipelines.noise_gate.tile_noise_sigma`); up to ``clean_sigma`` only the
+impulses take the network's output (its estimate there is better than the filter's): the pixels
+the filter replaced, and pixels at exactly 0 or 1 that the network moves by more than
+``noisy_sigma`` (low-contrast impulses below the filter's threshold); from ``noisy_sigma`` on the
+whole image does, and in between the two are blended.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class PrefilteredPipeline(Pipeline):
         ``switching_median``).
     clean_sigma, noisy_sigma : float, optional
         The noise gate (0-255 scale, both or neither): at an estimated noise level up to
-        ``clean_sigma`` only the pixels the prefilter replaced are denoised, from
+        ``clean_sigma`` only the impulses are denoised (see the module docstring), from
         ``noisy_sigma`` on the whole image; without them the model denoises every image.
 
     Raises
