@@ -230,6 +230,7 @@ def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
         The bundle folder.
     """
     from medden.train import read_checkpoint
+    from medden.train.checkpoint import checkpoint_file
 
     data = read_checkpoint(checkpoint)
     trained = parse_spec(data["run"]["pipeline"])
@@ -251,9 +252,10 @@ def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
     provenance = {"checkpoint": str(checkpoint), "exported": date.today().isoformat(),
                   "python": platform.python_version(), "pipeline": spec,
                   "phase": data["run"].get("phase"), "metrics": data["run"].get("metrics")}
-    earlier = Path(checkpoint) / "docs" / "training_provenance.json"
-    if earlier.is_file():  # re-exported from a bundle: keep where its weights came from
-        previous = json.loads(earlier.read_text())
-        provenance["weights"] = previous.get("weights", previous)
+    if data["run"].get("phase_name") == "bundle":  # re-exported: keep where the weights came from
+        earlier = checkpoint_file(checkpoint).parent.parent / "docs" / "training_provenance.json"
+        if earlier.is_file():
+            previous = json.loads(earlier.read_text())
+            provenance["weights"] = previous.get("weights", previous)
     _write_json(folder / "docs" / "training_provenance.json", provenance)
     return folder

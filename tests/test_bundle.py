@@ -159,6 +159,12 @@ def test_reexport_from_a_bundle_keeps_its_weights_and_their_provenance(bundle, t
     earlier = json.loads((bundle / "docs" / "training_provenance.json").read_text())
     assert provenance["checkpoint"] == str(bundle)
     assert provenance["weights"]["checkpoint"] == earlier["checkpoint"]
+    # the same from the bundle's weights file, and again from the re-export (no nesting)
+    again = tmp_path / "c"
+    assert main(["bundle", str(folder / "models" / "model.pt"), str(again), "--info",
+                 str(path)]) == 0
+    provenance = json.loads((again / "docs" / "training_provenance.json").read_text())
+    assert provenance["weights"]["checkpoint"] == earlier["checkpoint"]
 
 
 def test_export_refuses_pipeline_params_the_pipeline_lacks(bundle, tmp_path):

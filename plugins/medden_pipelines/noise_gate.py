@@ -3,7 +3,9 @@
 Donoho's wavelet estimator: the finest diagonal (HH) Haar detail of natural images is almost
 all noise, so ``median(|HH|) / 0.6745`` estimates the standard deviation of additive white
 noise.  It is taken over square tiles and a high quantile of the tiles is kept, so that noise
-confined to part of the image (the centre-weighted ``masked`` noises) is still seen.
+confined to part of the image (the centre-weighted ``masked`` noises) is still seen.  Written
+in PyTorch (not ``skimage.restoration.estimate_sigma``, which the classical filters use) so that
+it runs inside a pipeline and exports to TorchScript with it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["tile_noise_sigma", "gate_weight"]
+
 
 def tile_noise_sigma(x: torch.Tensor, tile: int = 32, quantile: float = 0.75) -> torch.Tensor:
     """Noise standard deviation of each image of a batch, on the intensity scale of ``x``.
