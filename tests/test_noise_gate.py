@@ -82,9 +82,27 @@ def test_gate_leaves_noisy_images_to_the_model():
     assert torch.equal(gated(noisy), plain(noisy))
 
 
+def test_gate_on_the_noisiest_tile_sees_speckle_on_a_dark_image():
+    # one bright tile of 16 on a dark image: speckle (noise proportional to intensity) is
+    # strong there and almost nil elsewhere, so the upper-quartile tile looks clean
+    clean = torch.full((1, 1, 128, 128), 0.02)
+    clean[..., 32:64, 32:64] = 0.6
+    noisy = _noisy(clean, "speckle:sigma=25")
+    plain, quartile = _pipelines()
+    noisiest = pipeline_registry.create(
+        f"prefiltered:{MODEL},clean_sigma=1.5,noisy_sigma=2,gate_quantile=1").eval()
+    assert torch.equal(quartile(noisy), noisy)
+    assert torch.equal(noisiest(noisy), plain(noisy))
+    block = (..., slice(36, 60), slice(36, 60))  # inside the bright tile, off its edges
+    gain = (psnr(clean[block].numpy(), noisiest(noisy)[block].numpy(), 1.0)
+            - psnr(clean[block].numpy(), noisy[block].numpy(), 1.0))
+    assert gain > 3
+
+
 @pytest.mark.parametrize("params, message", [
     ("clean_sigma=1.5", "both"),
     ("clean_sigma=2,noisy_sigma=1", "clean_sigma < noisy_sigma"),
+    ("clean_sigma=1,noisy_sigma=2,gate_quantile=1.5", "gate_quantile"),
 ])
 def test_gate_refuses_bad_levels(params, message):
     with pytest.raises(ValueError, match=message):

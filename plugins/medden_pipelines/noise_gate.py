@@ -5,14 +5,16 @@ all noise, so ``median(|HH|) / 0.6745`` estimates the standard deviation of addi
 noise.  It is taken over square tiles and a high quantile of the tiles is kept, so that noise
 confined to part of the image (the centre-weighted ``masked`` noises) is still seen.  Written
 in PyTorch (not ``skimage.restoration.estimate_sigma``, which the classical filters use) so that
-it runs inside a pipeline and exports to TorchScript with it.
+it runs inside a pipeline and exports to TorchScript with it.  :func:`apply_gate` is the gate
+itself, also called on its own to compare gate settings on one network's outputs
+(``docs/examples/gate_levels.py``).
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["tile_noise_sigma", "gate_weight"]
+__all__ = ["tile_noise_sigma", "gate_weight", "apply_gate"]
 
 
 def tile_noise_sigma(x: torch.Tensor, tile: int = 32, quantile: float = 0.75) -> torch.Tensor:
@@ -54,3 +56,39 @@ def tile_noise_sigma(x: torch.Tensor, tile: int = 32, quantile: float = 0.75) ->
 def gate_weight(sigma: torch.Tensor, clean: float, noisy: float) -> torch.Tensor:
     """0 at or below ``clean``, 1 at or above ``noisy``, linear between (same scale)."""
     return ((sigma - clean) / (noisy - clean)).clamp(0.0, 1.0)
+
+
+def apply_gate(x: torch.Tensor, prefiltered: torch.Tensor, denoised: torch.Tensor,
+               clean_sigma: float, noisy_sigma: float, quantile: float = 0.75) -> torch.Tensor:
+    """The prefiltered pipeline's gate: keep ``x`` where it is clean, except at its impulses.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        The input batch, in [0, 1].
+    prefiltered : torch.Tensor
+        ``x`` after the weightless filter (impulses replaced); its noise is estimated.
+    denoised : torch.Tensor
+        The network's output for ``prefiltered``.
+    clean_sigma, noisy_sigma : float
+        Gate levels on the intensity scale of ``x`` (``clean_sigma < noisy_sigma``).
+    quantile : float
+        Quantile of the tiles' noise estimates compared with the levels (see
+        :func:`tile_noise_sigma`).
+
+    Returns
+    -------
+    torch.Tensor
+        Per image: ``x`` with its impulses taken from ``denoised`` at an estimate up to
+        ``clean_sigma``, ``denoised`` from ``noisy_sigma`` on, linearly blended between.
+        Impulses are the pixels the filter replaced and the pixels at exactly 0 or 1 that the
+        network moves by more than ``noisy_sigma`` (low-contrast impulses below the filter's
+        threshold).
+    """
+    weight = gate_weight(tile_noise_sigma(prefiltered, quantile=quantile), clean_sigma,
+                         noisy_sigma)
+    extreme = (x == 0) | (x == 1)
+    impulse = (prefiltered != x) | (extreme & ((denoised - x).abs() > noisy_sigma))
+    kept = torch.where(impulse, denoised, x)
+    shape = [-1] + [1] * (x.dim() - 1)
+    return torch.lerp(kept, denoised, weight.reshape(shape))  # exact at weights 0 and 1

@@ -8,7 +8,9 @@ as ``single`` can be fine-tuned (``init.weights``) or run behind the filter as i
 Optionally a noise gate leaves images that are already clean alone: a network always changes
 its input a little, so a clean image (or one whose only noise was impulses, removed by the
 filter) comes out slightly worse than it went in.  The gate estimates the noise left after the
-filter (:func:`medden_pipelines.noise_gate.tile_noise_sigma`); up to ``clean_sigma`` only the
+filter (:func:`medden_pipelines.noise_gate.tile_noise_sigma`: a quantile ``gate_quantile`` of
+its 32x32 tiles' estimates, by default the upper quartile; 1 takes the noisiest tile, for noise
+that scales with intensity on mostly dark images); up to ``clean_sigma`` only the
 impulses take the network's output (its estimate there is better than the filter's): the pixels
 the filter replaced, and pixels at exactly 0 or 1 that the network moves by more than
 ``noisy_sigma`` (low-contrast impulses below the filter's threshold); from ``noisy_sigma`` on the
@@ -22,7 +24,7 @@ import torch
 from medden.pipeline import Pipeline
 from medden.registry import model_registry
 from medden.spec import Spec, parse_spec
-from medden_pipelines.noise_gate import gate_weight, tile_noise_sigma
+from medden_pipelines.noise_gate import apply_gate
 
 
 class PrefilteredPipeline(Pipeline):
@@ -39,17 +41,22 @@ class PrefilteredPipeline(Pipeline):
         The noise gate (0-255 scale, both or neither): at an estimated noise level up to
         ``clean_sigma`` only the impulses are denoised (see the module docstring), from
         ``noisy_sigma`` on the whole image; without them the model denoises every image.
+    gate_quantile : float
+        Which of the tiles' noise estimates the gate compares with its levels (0.75: the upper
+        quartile, which sees noise confined to a quarter of the image; 1: the noisiest tile,
+        which also sees speckle or Poisson noise on an image that is bright only in places).
 
     Raises
     ------
     ValueError
-        When ``prefilter`` has learned weights, or the gate's levels are not
-        ``0 <= clean_sigma < noisy_sigma``.
+        When ``prefilter`` has learned weights, the gate's levels are not
+        ``0 <= clean_sigma < noisy_sigma``, or ``gate_quantile`` is outside [0, 1].
     """
 
     def __init__(self, model: Spec | str = "identity",
                  prefilter: Spec | str = "switching_median",
-                 clean_sigma: float | None = None, noisy_sigma: float | None = None) -> None:
+                 clean_sigma: float | None = None, noisy_sigma: float | None = None,
+                 gate_quantile: float = 0.75) -> None:
         first = model_registry.create(parse_spec(prefilter))
         if next(first.parameters(), None) is not None:
             raise ValueError(f"prefilter '{prefilter}' has learned weights; the prefiltered "
@@ -59,10 +66,13 @@ class PrefilteredPipeline(Pipeline):
         if clean_sigma is not None and not 0 <= clean_sigma < noisy_sigma:
             raise ValueError(f"the noise gate needs 0 <= clean_sigma < noisy_sigma, got "
                              f"{clean_sigma} and {noisy_sigma}")
+        if not 0.0 <= gate_quantile <= 1.0:
+            raise ValueError(f"gate_quantile must be in [0, 1], got {gate_quantile}")
         super().__init__({"prefilter": first, "model": model_registry.create(parse_spec(model))})
         self.gated = clean_sigma is not None
         self.clean_sigma = float(clean_sigma or 0.0) / 255.0
         self.noisy_sigma = float(noisy_sigma or 0.0) / 255.0
+        self.gate_quantile = float(gate_quantile)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Filter, denoise, then (with the gate) keep the input where the image is clean."""
@@ -70,11 +80,5 @@ class PrefilteredPipeline(Pipeline):
         denoised = self.stages["model"](prefiltered)
         if not self.gated:
             return denoised
-        weight = gate_weight(tile_noise_sigma(prefiltered), self.clean_sigma, self.noisy_sigma)
-        # Impulses: what the prefilter replaced, and extreme pixels the network moves by more
-        # than the gate's noise level (low-contrast impulses the prefilter's threshold missed).
-        extreme = (x == 0) | (x == 1)
-        impulse = (prefiltered != x) | (extreme & ((denoised - x).abs() > self.noisy_sigma))
-        kept = torch.where(impulse, denoised, x)
-        shape = [-1] + [1] * (x.dim() - 1)
-        return torch.lerp(kept, denoised, weight.reshape(shape))  # exact at weights 0 and 1
+        return apply_gate(x, prefiltered, denoised, self.clean_sigma, self.noisy_sigma,
+                          self.gate_quantile)
