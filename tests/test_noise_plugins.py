@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from medden.bench.conditions import NoiseSetting
 from medden.noise import make_generator
 from medden.registry import noise_registry
 from medden.spec import Spec
@@ -36,6 +37,7 @@ def test_first_party_noises_are_all_registered():
         "salt_pepper",
         "rician",
         "masked",
+        "clipped",
         "multipattern",
         "random_choice",
         "mixture",
@@ -337,3 +339,22 @@ def test_a_four_dimensional_tensor_is_a_batch_of_2d_images():
     out = noise_registry.create("salt_pepper:amount=0.3")(clean, make_generator(5))
     hit = out != clean
     assert torch.equal(hit[:, 0], hit[:, 2])  # dim 1 is the channel axis
+
+
+# --- clipped noise ---
+def test_clipped_is_the_inner_noise_clipped_to_the_image_range():
+    clean = torch.linspace(0.0, 1.0, 64 * 64).reshape(1, 1, 64, 64)
+    raw = noisy("gaussian:sigma=50", clean, seed=4)
+    out = noisy("clipped:noise=gaussian,sigma=50", clean, seed=4)
+    assert raw.min() < 0 and raw.max() > 1  # the inner noise leaves [0, 1] ...
+    assert torch.equal(out, raw.clamp(0, 1))  # ... the wrapper clips exactly that draw
+    nested = noise_registry.create("clipped:noise=(masked:noise=speckle),sigma=30")
+    assert nested.inner.inner.sigma == 30.0
+
+
+def test_benchmark_levels_reach_the_noise_inside_clipped():
+    setting = NoiseSetting.parse("clipped:noise=gaussian")
+    assert setting.parameter == "sigma"
+    assert setting.at(25.0).build().inner.sigma == 25.0
+    assert NoiseSetting.parse("clipped:noise=gaussian,sigma=5").parameter is None
+

@@ -44,6 +44,7 @@ def test_yaml_and_overrides(tmp_path):
     (["noise=Gauss"], "'noise': bad plugin name 'Gauss'"),
     (["data.val_fraction=1.5"], "'data.val_fraction' must be in [0, 1)"),
     (["data.augment.zoom=[1.2, 0.8]"], "'data.augment.zoom' must be [min, max]"),
+    (["data.augment.intensity=[0.5, 1.5]"], "'data.augment.intensity' must be [min, max]"),
     (["data.pairs=[other]"], "'data.pairs' (paired noisy acquisitions) needs recipe: noise2noise"),
     (["recipe=noise2self"], "'recipe' must be one of"),
     (["init.freeze=[decoder]"], "'init.freeze' accepts 'encoder' and 'stage1'"),

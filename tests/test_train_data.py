@@ -11,7 +11,7 @@ from _train_support import write_images
 from medden.errors import UsageError
 from medden.registry import noise_registry
 from medden.spec import SpecError
-from medden.train.config import DataConfig
+from medden.train.config import AugmentConfig, DataConfig
 from medden.train.data import build_data, load_records, split_records
 from medden.train.losses import build_loss
 
@@ -81,6 +81,23 @@ def test_noise2noise_targets_are_independent_realisations(tmp_path):
     sample = data.train[0]
     difference = (sample["input"] - sample["target"]).std().item()
     assert difference == pytest.approx(np.sqrt(2) * 25 / 255, rel=0.2)
+
+
+def test_intensity_augmentation_darkens_the_clean_patch_before_the_noise(tmp_path):
+    folder = write_images(tmp_path / "img", count=2)
+    noise = noise_registry.create("gaussian:sigma=25")
+
+    def first_sample(augment: AugmentConfig) -> dict:
+        config = DataConfig(train=[str(folder)], patch_size=None, val_fraction=0.0,
+                            augment=augment)
+        return build_data(config, noise, seed=3, batch_size=1, noisy_target=False).train[0]
+
+    plain = first_sample(AugmentConfig())
+    dark = first_sample(AugmentConfig(intensity=(0.4, 0.4), prob=1.0))
+    assert torch.allclose(dark["target"], 0.4 * plain["target"], atol=1e-6)
+    # the noise is drawn on the darkened image: its level does not shrink with it
+    residual = (dark["input"] - dark["target"]).std().item()
+    assert residual == pytest.approx(25 / 255, rel=0.25)
 
 
 def test_losses():

@@ -67,6 +67,10 @@ class AugmentConfig:
         Random horizontal and vertical flips.
     zoom : tuple of float or None
         ``(min, max)`` zoom factor range, e.g. ``[0.8, 1.2]``.
+    intensity : tuple of float or None
+        ``(min, max)`` range of a factor the clean patch's intensities are multiplied by
+        before the noise is drawn, e.g. ``[0.3, 1.0]``: darker copies of the images, so that
+        the network also sees noise on dim tissue (at most 1: the patch stays in [0, 1]).
     prob : float
         Probability of each augmentation per patch.
     """
@@ -74,6 +78,7 @@ class AugmentConfig:
     rotate: float = 0.0
     flip: bool = False
     zoom: tuple[float, float] | None = None
+    intensity: tuple[float, float] | None = None
     prob: float = 0.5
 
 
@@ -481,6 +486,9 @@ def validate(config: TrainConfig) -> None:
     if augment.zoom is not None and not 0 < augment.zoom[0] <= augment.zoom[1]:
         raise ConfigError(f"'data.augment.zoom' must be [min, max] with 0 < min <= max, "
                           f"got {list(augment.zoom)}")
+    if augment.intensity is not None and not 0 < augment.intensity[0] <= augment.intensity[1] <= 1:
+        raise ConfigError("'data.augment.intensity' must be [min, max] with "
+                          f"0 < min <= max <= 1, got {list(augment.intensity)}")
     if not 0.0 <= augment.prob <= 1.0:
         raise ConfigError(f"'data.augment.prob' must be in [0, 1], got {augment.prob}")
     if config.schedule.name == "plateau" and config.schedule.patience < 0:

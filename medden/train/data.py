@@ -32,6 +32,7 @@ from monai.transforms import (
     RandFlipd,
     Randomizable,
     RandRotated,
+    RandScaleIntensityd,
     RandSpatialCropd,
     RandZoomd,
     Resize,
@@ -341,6 +342,10 @@ def _augmentations(keys: list[str], augment: AugmentConfig) -> list:
     if augment.zoom is not None:
         chain.append(RandZoomd(keys, prob=augment.prob, min_zoom=augment.zoom[0],
                                max_zoom=augment.zoom[1], padding_mode="reflect"))
+    if augment.intensity is not None:  # MONAI scales by (1 + factor)
+        chain.append(RandScaleIntensityd(keys, factors=(augment.intensity[0] - 1.0,
+                                                        augment.intensity[1] - 1.0),
+                                         prob=augment.prob))
     return chain
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 from medden.noise import Noise
-from medden.registry import noise_registry
-from medden.spec import Spec, parse_spec
+from medden.spec import Spec
+from medden_noise.clipped import inner_noise
 from medden_noise.sampling import pixel_shape, uniform
 
 __all__ = ["MaskedNoise", "centred_gaussian"]
@@ -60,10 +60,7 @@ class MaskedNoise(Noise):
     ) -> None:
         if mask_sigma <= 0:
             raise ValueError(f"mask_sigma must be > 0, got {mask_sigma}")
-        inner = parse_spec(noise)
-        self.inner: Noise = noise_registry.create(
-            Spec(inner.name, {**inner.params, **noise_params})
-        )
+        self.inner: Noise = inner_noise(noise, noise_params)
         self.mask_sigma = float(mask_sigma)
 
     def mask(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -1,0 +1,50 @@
+"""Any noise, clipped to the image range: noisy images as a file stores them.
+
+Synthetic noise drawn on an image in [0, 1] leaves the range (Gaussian noise on black pixels
+goes negative), and ``medden benchmark`` gives the methods that unclipped image, as the papers
+do.  A noisy image read from a PNG, an 8/16-bit TIFF or most DICOM files cannot hold values
+below black or above white: its noise is clipped, which biases dark (and bright) regions
+upwards (downwards).  ``clipped:noise=gaussian`` measures a denoiser on such input and trains
+a network for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from medden.noise import Noise
+from medden.registry import noise_registry
+from medden.spec import Spec, parse_spec
+
+__all__ = ["ClippedNoise", "inner_noise"]
+
+_DEFAULT_INNER = Spec("gaussian")
+
+
+def inner_noise(noise: Spec | str, params: dict[str, Any]) -> Noise:
+    """The noise a wrapper wraps: ``noise``'s SPEC with ``params`` added (they win)."""
+    inner = parse_spec(noise)
+    return noise_registry.create(Spec(inner.name, {**inner.params, **params}))
+
+
+class ClippedNoise(Noise):
+    """The inner noise, then every value clipped to [0, 1].
+
+    Parameters not listed below are forwarded to the inner noise:
+    ``clipped:noise=gaussian,sigma=25``.
+
+    Parameters
+    ----------
+    noise : Spec
+        The inner noise, any registered noise SPEC, e.g. ``gaussian`` or
+        ``(masked:noise=speckle)``.
+    """
+
+    def __init__(self, noise: Spec | str = _DEFAULT_INNER, **noise_params: Any) -> None:
+        self.inner: Noise = inner_noise(noise, noise_params)
+
+    def apply(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Return the inner noise's output clipped to [0, 1]."""
+        return self.inner.apply(batch, generator).clamp(0.0, 1.0)
