@@ -228,13 +228,15 @@ def test_true_sigma_rows_give_the_filter_the_level_of_gaussian_noise_only(tmp_pa
     Image.fromarray(ramp).save(data / "ramp.png")
     assert main(["benchmark", "--data", str(data), "--models", "identity,wavelet",
                  "wavelet:sigma=25,wavelet:sigma=5", "--noise", "gaussian", "salt_pepper",
-                 "--levels", "25",
+                 "clipped:noise=gaussian", "clipped:noise=speckle", "--levels", "25",
                  "--true-sigma", "wavelet", "--out", str(out), "--quiet", "--skip",
                  "oracle,ablation,curves,figures,cost"]) == 0
     with (out / "per_image.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     informed = [r for r in rows if r["model"] == "wavelet (true σ)"]
-    assert [(r["noise"], r["setting"]) for r in informed] == [("gaussian", "sigma=25")]
+    # Gaussian noise, clipped or not, has a true sigma; salt-and-pepper and speckle have none
+    assert [(r["noise"], r["setting"]) for r in informed] == [
+        ("gaussian", "sigma=25"), ("clipped:noise=gaussian", "sigma=25")]
     given = next(r for r in rows if r["model"] == "wavelet:sigma=25" and r["noise"] == "gaussian")
     wrong = next(r for r in rows if r["model"] == "wavelet:sigma=5" and r["noise"] == "gaussian")
     assert informed[0]["psnr"] == given["psnr"] != wrong["psnr"]

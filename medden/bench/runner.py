@@ -27,6 +27,7 @@ from medden.bench.methods import Method
 from medden.bench.oracle import OracleTuner
 from medden.commands._common import item_generator
 from medden.metrics import compute_all
+from medden.spec import parse_spec
 
 __all__ = ["ORACLE_SUFFIX", "TRUE_SIGMA_SUFFIX", "QualityResult", "noisy_image", "score",
            "run_quality"]
@@ -75,8 +76,15 @@ class QualityResult:
 
 
 def _gaussian_level(condition: Condition) -> float | None:
-    """The sigma of an additive Gaussian condition (0-255 scale); None for other noises."""
-    if condition.spec is None or condition.spec.name != "gaussian":
+    """The sigma of an additive Gaussian condition (0-255 scale); None for other noises.
+
+    Gaussian noise clipped to the image range (``clipped:noise=gaussian``) counts: its sigma is
+    that of the Gaussian drawn before the clipping.
+    """
+    spec = condition.spec
+    if spec is not None and spec.name == "clipped":
+        spec = parse_spec(spec.params.get("noise", "gaussian"))
+    if spec is None or spec.name != "gaussian":
         return None
     return condition.level
 

@@ -89,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--true-sigma", nargs="+", metavar="A,B,...",
                         help="also run these --models entries (classical filters that take "
                         "the noise sigma: bm3d, wavelet) given the true sigma of each Gaussian "
-                        "condition: an extra row 'bm3d (true σ)'")
+                        "condition (also clipped:noise=gaussian): an extra row 'bm3d (true σ)'")
     parser.add_argument("--curve-noise", nargs="+", metavar="SPEC",
                         help="draw curves only for these --noise SPECs (default: every noise "
                         "with a level)")
