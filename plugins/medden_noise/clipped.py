@@ -15,18 +15,12 @@ from typing import Any
 import torch
 
 from medden.noise import Noise
-from medden.registry import noise_registry
-from medden.spec import Spec, parse_spec
+from medden.spec import Spec
+from medden_noise.wrapping import inner_noise
 
-__all__ = ["ClippedNoise", "inner_noise"]
+__all__ = ["ClippedNoise"]
 
 _DEFAULT_INNER = Spec("gaussian")
-
-
-def inner_noise(noise: Spec | str, params: dict[str, Any]) -> Noise:
-    """The noise a wrapper wraps: ``noise``'s SPEC with ``params`` added (they win)."""
-    inner = parse_spec(noise)
-    return noise_registry.create(Spec(inner.name, {**inner.params, **params}))
 
 
 class ClippedNoise(Noise):

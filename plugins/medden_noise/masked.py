@@ -15,8 +15,8 @@ import torch
 
 from medden.noise import Noise
 from medden.spec import Spec
-from medden_noise.clipped import inner_noise
 from medden_noise.sampling import pixel_shape, uniform
+from medden_noise.wrapping import inner_noise
 
 __all__ = ["MaskedNoise", "centred_gaussian"]
 
