@@ -61,6 +61,13 @@ class Noise(ABC):
     #: The SPEC the instance was built from (set by the registry).
     spec: Spec | None = None
 
+    @property
+    def additive_gaussian(self) -> bool:
+        """True for additive white Gaussian noise: ``medden benchmark --true-sigma`` then gives
+        filters the condition's level as the true sigma.  A wrapper that keeps its inner noise
+        Gaussian (``clipped``) returns its inner noise's answer."""
+        return False
+
     @abstractmethod
     def apply(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Return a noisy copy of ``batch`` (``(B, C, *spatial)``, float, in [0, 1])."""

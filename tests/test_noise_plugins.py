@@ -358,3 +358,10 @@ def test_benchmark_levels_reach_the_noise_inside_clipped():
     assert setting.at(25.0).build().inner.sigma == 25.0
     assert NoiseSetting.parse("clipped:noise=gaussian,sigma=5").parameter is None
 
+
+@pytest.mark.parametrize("spec, gaussian", [
+    ("gaussian", True), ("clipped:noise=gaussian", True), ("speckle", False),
+    ("clipped:noise=speckle", False), ("masked:noise=gaussian", False), ("poisson", False)])
+def test_only_plain_or_clipped_gaussian_noise_is_additive_gaussian(spec, gaussian):
+    assert noise_registry.create(spec).additive_gaussian is gaussian
+

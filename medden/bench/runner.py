@@ -27,7 +27,6 @@ from medden.bench.methods import Method
 from medden.bench.oracle import OracleTuner
 from medden.commands._common import item_generator
 from medden.metrics import compute_all
-from medden.spec import parse_spec
 
 __all__ = ["ORACLE_SUFFIX", "TRUE_SIGMA_SUFFIX", "QualityResult", "noisy_image", "score",
            "run_quality"]
@@ -75,18 +74,10 @@ class QualityResult:
     kept: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
 
 
-def _gaussian_level(condition: Condition) -> float | None:
-    """The sigma of an additive Gaussian condition (0-255 scale); None for other noises.
-
-    Gaussian noise clipped to the image range (``clipped:noise=gaussian``) counts: its sigma is
-    that of the Gaussian drawn before the clipping.
-    """
-    spec = condition.spec
-    if spec is not None and spec.name == "clipped":
-        spec = parse_spec(spec.params.get("noise", "gaussian"))
-    if spec is None or spec.name != "gaussian":
-        return None
-    return condition.level
+def _gaussian_level(condition: Condition, noise: Any) -> float | None:
+    """The sigma of an additive Gaussian condition (0-255 scale); None for other noises
+    (see :attr:`medden.noise.Noise.additive_gaussian`)."""
+    return condition.level if noise is not None and noise.additive_gaussian else None
 
 
 def _clipped(batch: torch.Tensor) -> np.ndarray:
@@ -116,8 +107,9 @@ class _QualityJob:
         result = QualityResult()
         clean = image.clean.numpy()
         for condition in self.conditions:
-            noisy = noisy_image(image, condition, self.noises[condition.key], self.seed)
-            level = _gaussian_level(condition)
+            noise = self.noises[condition.key]
+            noisy = noisy_image(image, condition, noise, self.seed)
+            level = _gaussian_level(condition, noise)
             tuned = self.tunes_under(condition.noise)
             outputs: dict[str, tuple[np.ndarray, str]] = {}
             for method in self.methods:

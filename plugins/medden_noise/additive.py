@@ -50,6 +50,11 @@ class GaussianNoise(NormalNoise):
         (blind training over a range of levels).
     """
 
+    @property
+    def additive_gaussian(self) -> bool:
+        """True: the benchmark's true-sigma rows apply."""
+        return True
+
     def apply(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Return ``batch + n``."""
         return batch + self.scaled_normal(batch, generator)

@@ -39,6 +39,11 @@ class ClippedNoise(Noise):
     def __init__(self, noise: Spec | str = _DEFAULT_INNER, **noise_params: Any) -> None:
         self.inner: Noise = inner_noise(noise, noise_params)
 
+    @property
+    def additive_gaussian(self) -> bool:
+        """The inner noise's: clipped Gaussian noise keeps the sigma drawn before clipping."""
+        return self.inner.additive_gaussian
+
     def apply(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Return the inner noise's output clipped to [0, 1]."""
         return self.inner.apply(batch, generator).clamp(0.0, 1.0)
