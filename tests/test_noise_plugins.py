@@ -364,4 +364,3 @@ def test_benchmark_levels_reach_the_noise_inside_clipped():
     ("clipped:noise=speckle", False), ("masked:noise=gaussian", False), ("poisson", False)])
 def test_only_plain_or_clipped_gaussian_noise_is_additive_gaussian(spec, gaussian):
     assert noise_registry.create(spec).additive_gaussian is gaussian
-
