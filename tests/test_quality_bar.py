@@ -74,6 +74,8 @@ def test_summary_and_all_modalities(quality_bar, run):
     assert ("| poisson:peak=30 | 18.00 | **35.00** |  | 32.90 (bilateral (oracle)) "
             "| 34.20 (bm3d (oracle)) |") in text
     assert "| gaussian σ 25 | 20.00 | **36.10** | 35.50 | " in text
+    # Where a classical row beats the model, the bold marks that row instead.
+    assert "| gaussian σ 2 | 42.00 | 44.50 | 46.00 |  | **46.00** (bm3d" in text
     both = quality_bar.BarCheck(run, "bundle")
     assert both.images == 3
     assert both.psnr(("gaussian", "25"), MODEL) == pytest.approx((36 + 36.2) / 3)

@@ -172,24 +172,36 @@ def report(check: BarCheck) -> str:
     return "\n".join(parts)
 
 
-def _best_cell(check: BarCheck, condition: tuple[str, str], labels: list[str]) -> str:
+def _best_cell(check: BarCheck, condition: tuple[str, str], labels: list[str],
+               bold_above: float = float("inf")) -> str:
     if not labels:
         return ""
     best = check.best(condition, labels)
-    return f"{check.psnr(condition, best):.2f} ({best})"
+    value = f"{check.psnr(condition, best):.2f}"
+    return f"{_bold(value) if check.psnr(condition, best) > bold_above else value} ({best})"
+
+
+def _bold(cell: str) -> str:
+    return f"**{cell}**"
 
 
 def summary(check: BarCheck) -> str:
-    """Mean PSNR per condition: noisy, model, BM3D (true σ), best paper filter, best row."""
+    """Mean PSNR per condition: noisy, model, BM3D (true σ), best paper filter, best row.
+
+    The model's PSNR is in bold where no classical row beats it, else the best row's is.
+    """
     rows = []
     for condition in check.mean:
         others = check.classical(condition)
         paper = [m for m in others if _base(m) in PAPER_FILTERS]
         true_sigma = ("bm3d" + TRUE_SIGMA) in others
+        ours = check.psnr(condition, check.model)
+        best_row = max((check.psnr(condition, m) for m in others), default=float("-inf"))
         rows.append([_condition_name(condition), f"{check.psnr(condition, 'identity'):.2f}",
-                     f"**{check.psnr(condition, check.model):.2f}**",
+                     _bold(f"{ours:.2f}") if ours >= best_row else f"{ours:.2f}",
                      f"{check.psnr(condition, 'bm3d' + TRUE_SIGMA):.2f}" if true_sigma else "",
-                     _best_cell(check, condition, paper), _best_cell(check, condition, others)])
+                     _best_cell(check, condition, paper),
+                     _best_cell(check, condition, others, bold_above=ours)])
     return _table(["condition", "noisy", check.model, "BM3D (true σ)",
                    "best of Gaussian, bilateral, median filters", "best classical row"], rows)
 
