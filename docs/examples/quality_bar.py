@@ -177,8 +177,9 @@ def _best_cell(check: BarCheck, condition: tuple[str, str], labels: list[str],
     if not labels:
         return ""
     best = check.best(condition, labels)
-    value = f"{check.psnr(condition, best):.2f}"
-    return f"{_bold(value) if check.psnr(condition, best) > bold_above else value} ({best})"
+    psnr = check.psnr(condition, best)
+    value = f"{psnr:.2f}"
+    return f"{_bold(value) if psnr > bold_above else value} ({best})"
 
 
 def _bold(cell: str) -> str:
