@@ -11,7 +11,7 @@ from _train_support import tiny_config, write_images
 from medden.cli import main
 from medden.errors import UsageError
 from medden.registry import pipeline_registry
-from medden.train import config_from_dict, load_checkpoint, read_checkpoint, train
+from medden.train import ConfigError, config_from_dict, load_checkpoint, read_checkpoint, train
 from medden.train.finetune import (
     adapt_state_dict,
     encoder_parameters,
@@ -59,7 +59,8 @@ def test_finetune_grey_checkpoint_on_rgb_images(tmp_path, capsys):
     pipeline, info = load_checkpoint(tmp_path / "rgb_run")
     assert info["pipeline"]["params"]["model"]["params"]["in_channels"] == 3
     assert info["config"]["optimizer"]["lr"] == pytest.approx(0.1 * 3e-3)
-    assert info["config"]["init"] == {"weights": source.best, "freeze": ["encoder"]}
+    assert info["config"]["init"] == {"weights": source.best, "freeze": ["encoder"],
+                                      "grow": False}
     state = pipeline.state_dict()
     encoder = encoder_parameters(pipeline.stages["model"], 3)
     names = {id(p): n for n, p in pipeline.named_parameters()}
@@ -111,6 +112,52 @@ def test_single_weights_initialise_a_prefiltered_pipeline(tmp_path):
     other = pipeline_registry.create("prefiltered:model=(cae:features=4,in_channels=1)")
     with pytest.raises(UsageError, match="cannot adapt 'stages.model.body.0.conv.weight'"):
         initialise_from(other, bundle)
+
+
+NARROW = "single:model=(noise_aware_unet:in_channels=1,features=[8|16],blocks=1)"
+WIDE = "single:model=(noise_aware_unet:in_channels=1,features=[12|24],blocks=1)"
+
+
+def test_grown_network_starts_out_computing_what_the_trained_one_did(tmp_path):
+    data = write_images(tmp_path / "grey")
+    narrow = train(config_from_dict(tiny_config(data, tmp_path / "narrow", pipeline=NARROW,
+                                                epochs=1)))
+    torch.manual_seed(3)
+    wide = pipeline_registry.create(WIDE).eval()
+    fresh = {k: v.clone() for k, v in wide.state_dict().items()}
+    adapted = initialise_from(wide, narrow.best, grow=True)
+    trained, _ = load_checkpoint(narrow.best)
+    x = torch.rand(2, 1, 40, 40)
+    with torch.no_grad():
+        assert torch.allclose(wide(x), trained(x), atol=1e-5)
+    state, source = wide.state_dict(), trained.state_dict()
+    head = "stages.model.head.conv.weight"  # (12, 5, 3, 3): 4 new output channels
+    assert head in adapted and torch.equal(state[head][:8], source[head])
+    assert torch.equal(state[head][8:], fresh[head][8:])  # new channels keep their init
+    up = "stages.model.ups.0.0.conv.weight"  # transposed: (in 24, out 12, 2, 2)
+    assert torch.equal(state[up][:16, :8], source[up])
+    assert not state[up][16:, :8].any() and state[up][:16, 8:].any()
+    grown = train(config_from_dict(tiny_config(
+        data, tmp_path / "wide", pipeline=WIDE, epochs=1,
+        init={"weights": narrow.best, "grow": True})))
+    assert read_checkpoint(grown.best)["run"]["config"]["init"]["grow"] is True
+
+
+def test_growing_refuses_what_would_change_the_output(tmp_path):
+    data = write_images(tmp_path / "grey")
+    narrow = train(config_from_dict(tiny_config(data, tmp_path / "narrow", pipeline=NARROW,
+                                                epochs=1)))
+    rgb = pipeline_registry.create(WIDE.replace("in_channels=1", "in_channels=3"))
+    with pytest.raises(UsageError, match="changes its output|cannot grow"):
+        initialise_from(rgb, narrow.best, grow=True, channels=3)
+    deeper = pipeline_registry.create(NARROW.replace("[8|16]", "[8|16|32]"))
+    with pytest.raises(UsageError, match="do not match the pipeline"):
+        initialise_from(deeper, narrow.best, grow=True)
+    smaller = pipeline_registry.create(NARROW.replace("[8|16]", "[4|16]"))
+    with pytest.raises(UsageError, match="only the number of channels can grow"):
+        initialise_from(smaller, narrow.best, grow=True)
+    with pytest.raises(ConfigError, match="'init.grow' needs trained weights"):
+        config_from_dict(tiny_config(data, tmp_path / "x", init={"grow": True}))
 
 
 def test_finetune_config_errors(tmp_path):

@@ -207,10 +207,15 @@ class InitConfig:
         A medden checkpoint (``best.pt``/``last.pt``) or a MONAI bundle folder.
     freeze : list of str
         ``encoder`` (encoder parameters of every stage) and/or ``stage1`` (the first stage).
+    grow : bool
+        The pipeline is a wider version of the trained one (more features per layer): the
+        trained weights fill part of each layer and the network starts out computing what
+        the trained one did (:func:`medden.train.finetune.initialise_from`).
     """
 
     weights: str | None = None
     freeze: list[str] = field(default_factory=list)
+    grow: bool = False
 
 
 @dataclass
@@ -500,3 +505,5 @@ def validate(config: TrainConfig) -> None:
         raise ConfigError(f"'init.freeze' accepts 'encoder' and 'stage1', got {sorted(unknown)}")
     if config.init.freeze and config.init.weights is None:
         raise ConfigError("'init.freeze' needs trained weights in 'init.weights'")
+    if config.init.grow and config.init.weights is None:
+        raise ConfigError("'init.grow' needs trained weights in 'init.weights'")

@@ -228,7 +228,8 @@ class _Run:
             self.pipeline.load_state_dict(self.state["model"])
             self.info.load_state_dict(self.state["run"])
         elif config.init.weights:
-            initialise_from(self.pipeline, config.init.weights)
+            initialise_from(self.pipeline, config.init.weights, config.init.grow,
+                            self.data.channels)
         self.frozen = frozen_parameters(self.pipeline, config.init.freeze,
                                          self.data.channels)
         if config.performance.channels_last:

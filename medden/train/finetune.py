@@ -10,6 +10,14 @@ of each stage — and they are adapted so that the network behaves the same on g
 * output channels 1 -> 3: the kernel and bias are repeated (each colour predicted as the
   grey was); 3 -> 1: they are averaged (the luminance-like mean of the colours).
 
+With ``grow=True`` the trained weights load into a *wider* network of the same layout
+(more features per layer, e.g. ``features=[48|96|192|384]`` instead of ``[32|64|128|256]``):
+each trained tensor fills the leading block of the larger one, the weights from the new
+channels into the trained ones are zeroed and the rest keeps its random initialisation, so
+the wider network starts out computing exactly what the trained one did (checked on a
+random image) and training can put the new channels to use.  This works for networks
+without normalisation layers, whose every channel is a convolution output.
+
 :func:`finetune_config` turns a trained run's config into a fine-tuning run on new data.
 """
 
@@ -23,11 +31,11 @@ from torch import nn
 
 from medden.errors import UsageError
 from medden.pipeline import Pipeline
-from medden.train.checkpoint import read_checkpoint
+from medden.train.checkpoint import build_pipeline, read_checkpoint
 from medden.train.config import TrainConfig, apply_overrides, config_from_dict
 
-__all__ = ["adapt_tensor", "adapt_state_dict", "initialise_from", "frozen_parameters",
-           "encoder_parameters", "finetune_config"]
+__all__ = ["adapt_tensor", "grow_tensor", "adapt_state_dict", "initialise_from",
+           "frozen_parameters", "encoder_parameters", "finetune_config"]
 
 def adapt_tensor(source: torch.Tensor, shape: torch.Size, name: str) -> torch.Tensor:
     """Adapt ``source`` to ``shape`` when they differ only in image channels (1 <-> 3).
@@ -53,9 +61,59 @@ def adapt_tensor(source: torch.Tensor, shape: torch.Size, name: str) -> torch.Te
     return source.sum(dim=dim, keepdim=True) if dim == 1 else source.mean(dim=dim, keepdim=True)
 
 
+def grow_tensor(source: torch.Tensor, target: torch.Tensor, name: str,
+                transposed: bool = False) -> torch.Tensor:
+    """``target`` with ``source`` in its leading block and the new-input -> trained-output
+    weights zeroed (see the module docstring).
+
+    Parameters
+    ----------
+    source : torch.Tensor
+        Trained weight ``(out, in, *kernel)`` (``(in, out, *kernel)`` when ``transposed``)
+        or bias ``(out,)``.
+    target : torch.Tensor
+        The wider network's freshly initialised tensor; no dimension smaller than
+        ``source``'s and the same kernel size.
+    name : str
+        Tensor name, for the error message.
+    transposed : bool
+        ``source`` is a transposed convolution's weight.
+
+    Raises
+    ------
+    UsageError
+        When ``target`` is not a widened ``source``.
+    """
+    if source.ndim != target.ndim or any(a > b for a, b in zip(source.shape, target.shape,
+                                                                   strict=True)) \
+            or source.shape[2:] != target.shape[2:]:
+        raise UsageError(f"cannot grow '{name}' from {tuple(source.shape)} to "
+                         f"{tuple(target.shape)}: only the number of channels can grow")
+    grown = target.detach().clone()
+    grown[tuple(slice(0, n) for n in source.shape)] = source
+    if source.ndim >= 2:
+        out_dim, in_dim = (1, 0) if transposed else (0, 1)
+        into_trained = [slice(None)] * source.ndim
+        into_trained[out_dim] = slice(0, source.shape[out_dim])
+        into_trained[in_dim] = slice(source.shape[in_dim], None)
+        grown[tuple(into_trained)] = 0.0
+    return grown
+
+
 def adapt_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor],
+                     grow: bool = False, transposed: frozenset[str] = frozenset(),
                      ) -> tuple[dict[str, torch.Tensor], list[str]]:
     """``source`` weights shaped like ``target``'s; returns them and the adapted names.
+
+    Parameters
+    ----------
+    source, target : dict
+        Trained and new state dicts.
+    grow : bool
+        Grow narrower tensors into wider ones (:func:`grow_tensor`) instead of adapting
+        image channels.
+    transposed : frozenset of str
+        Names of transposed-convolution weights (their in/out dimensions are swapped).
 
     Raises
     ------
@@ -71,23 +129,63 @@ def adapt_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.Te
     for key, tensor in target.items():
         value = source[key]
         if value.shape != tensor.shape:
-            value = adapt_tensor(value, tensor.shape, key)
+            value = grow_tensor(value, tensor, key, key in transposed) if grow \
+                else adapt_tensor(value, tensor.shape, key)
             names.append(key)
         adapted[key] = value.to(tensor.dtype)
     return adapted, names
 
 
-def initialise_from(pipeline: Pipeline, weights: str | Path) -> list[str]:
-    """Load trained weights into ``pipeline``, adapting channel counts; returns the names
-    of the adapted tensors.
+def _transposed_weights(module: nn.Module) -> frozenset[str]:
+    return frozenset(f"{name}.weight" for name, m in module.named_modules()
+                     if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d,
+                                          nn.ConvTranspose3d)))
+
+
+def _check_grown(pipeline: Pipeline, data: dict, channels: int, weights: str | Path) -> None:
+    """Raise unless the grown ``pipeline`` denoises a random image as the trained one does."""
+    trained = build_pipeline(data["run"])
+    trained.load_state_dict(data["model"])
+    was_training = pipeline.training
+    image = torch.rand(1, channels, 64, 64, generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.no_grad():
+            same = torch.allclose(pipeline.eval()(image), trained.eval()(image), atol=1e-4)
+    except RuntimeError as exc:
+        raise UsageError(f"cannot grow '{weights}' into this pipeline: {exc}") from None
+    finally:
+        pipeline.train(was_training)
+    if not same:
+        raise UsageError(f"growing '{weights}' into this pipeline changes its output: only "
+                         "the widths of a network without normalisation layers can grow "
+                         "(same image channels, same layers)")
+
+
+def initialise_from(pipeline: Pipeline, weights: str | Path, grow: bool = False,
+                    channels: int = 1) -> list[str]:
+    """Load trained weights into ``pipeline``, adapting channel counts or growing widths;
+    returns the names of the adapted tensors.
 
     Weights of another pipeline kind load when their tensors have the same names (a
     ``single`` network into a ``prefiltered`` pipeline around the same model).
 
+    Parameters
+    ----------
+    pipeline : Pipeline
+        Freshly built pipeline to load into.
+    weights : str or Path
+        Checkpoint file, run folder or bundle folder.
+    grow : bool
+        ``pipeline`` is a wider version of the trained one (see the module docstring); the
+        result is checked to compute what the trained network does.
+    channels : int
+        Image channels of the check run when growing.
+
     Raises
     ------
     UsageError
-        When the checkpoint is not for this pipeline architecture.
+        When the checkpoint is not for this pipeline architecture, or growing it would
+        change what it computes.
     """
     data = read_checkpoint(weights)
     source_name = data["run"]["pipeline"]["name"]
@@ -95,8 +193,11 @@ def initialise_from(pipeline: Pipeline, weights: str | Path) -> list[str]:
     if source_name != pipeline.spec.name and set(data["model"]) != set(target):
         raise UsageError(f"'{weights}' holds a '{source_name}' pipeline, not "
                          f"'{pipeline.spec.name}'")
-    state, adapted = adapt_state_dict(data["model"], target)
+    state, adapted = adapt_state_dict(data["model"], target, grow,
+                                      _transposed_weights(pipeline) if grow else frozenset())
     pipeline.load_state_dict(state)
+    if grow:
+        _check_grown(pipeline, data, channels, weights)
     return adapted
 
 
