@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import math
+import multiprocessing
 import shlex
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from threadpoolctl import threadpool_info
 
 from medden.bench.conditions import (
     NoiseSetting,
@@ -23,6 +25,7 @@ from medden.bench.config import BenchmarkConfig
 from medden.bench.cost_table import cost_markdown, speed_bar
 from medden.bench.methods import resolve_method, split_model_entries
 from medden.bench.oracle import OracleTuner, grid_settings
+from medden.bench.runner import _single_threaded_worker
 from medden.bench.tables import (
     RECORD_COLUMNS,
     SUMMARY_COLUMNS,
@@ -351,3 +354,13 @@ def test_markdown_table_escapes_pipes_inside_cells():
 
     table = markdown_table(["model", "psnr"], [["single:model=(u:features=[8|16])", "30.0"]])
     assert table.splitlines()[-1] == "| single:model=(u:features=[8\\|16]) | 30.0 |"
+
+
+def _thread_counts() -> tuple[int, list[int]]:
+    return torch.get_num_threads(), [pool["num_threads"] for pool in threadpool_info()]
+
+
+def test_benchmark_workers_run_single_threaded():
+    with multiprocessing.get_context("fork").Pool(1, initializer=_single_threaded_worker) as pool:
+        torch_threads, blas_threads = pool.apply(_thread_counts)
+    assert torch_threads == 1 and blas_threads and set(blas_threads) == {1}

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 from tqdm import tqdm
 
@@ -137,6 +138,13 @@ class _QualityJob:
 _SHARED: tuple[_QualityJob, Sequence[BenchImage]] | None = None
 
 
+def _single_threaded_worker() -> None:
+    """Pool initializer: one thread for torch and for numpy's/scipy's BLAS, so that N
+    workers use N cores (forked children inherit a BLAS pool of one thread per core)."""
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+
+
 def _score_shared(index: int) -> QualityResult:
     job, images = _SHARED
     return job.score_image(images[index])
@@ -153,8 +161,7 @@ def _scored_images(job: _QualityJob, images: Sequence[BenchImage], workers: int,
     _SHARED = job, images
     try:
         with multiprocessing.get_context("fork").Pool(
-                min(workers, len(images)), initializer=torch.set_num_threads,
-                initargs=(1,)) as pool:
+                min(workers, len(images)), initializer=_single_threaded_worker) as pool:
             for result in pool.imap(_score_shared, range(len(images))):
                 steps.update(len(job.conditions))
                 yield result
