@@ -61,8 +61,12 @@ def _cli(argv: list[str], what: str) -> None:
 
 
 def run_inference(bundle_root: str, dataset_dir: str, output_dir: str,
-                  modality: str | None = None, device: str = "cpu", tile: int = 512) -> None:
+                  modality: str | None = None, device: str = "cpu", tile: int = 512,
+                  self_ensemble: bool = False) -> None:
     """Denoise ``dataset_dir`` into ``output_dir`` with the bundle (``medden denoise``).
+
+    ``self_ensemble`` averages the network over the 8 flips and quarter turns of each image
+    (``medden denoise --self-ensemble``: a little better, 8 times slower).
 
     Raises
     ------
@@ -73,6 +77,8 @@ def run_inference(bundle_root: str, dataset_dir: str, output_dir: str,
             "--device", device, "--tile", str(tile), "--resume"]
     if modality:
         argv += ["--modality", modality]
+    if self_ensemble:
+        argv.append("--self-ensemble")
     _cli(argv, "denoising")
 
 
@@ -160,9 +166,10 @@ def _inference_config(spec: str, modality: str) -> dict[str, Any]:
         "modality": modality,
         "device": "cpu",
         "tile": 512,
+        "self_ensemble": False,
         "network_def": {"_target_": "medden.bundle.network", "spec": spec},
         "run": ["$medden_bundle.run_inference(@bundle_root, @dataset_dir, @output_dir, "
-                "@modality, @device, @tile)"],
+                "@modality, @device, @tile, @self_ensemble)"],
     }
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from medden.ensemble import DihedralEnsemble
 from medden.models import built_spatial_dims
 
 __all__ = ["Denoising", "supported_channels"]
@@ -61,6 +62,9 @@ class Denoising:
         Tiles run through the network together (multiplies the budget per call).
     device : str
         Torch device of the network and of the tiles.
+    self_ensemble : bool
+        Average each tile over its 8 flips and quarter turns
+        (:class:`~medden.ensemble.DihedralEnsemble`): a little better, 8 times slower.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class Denoising:
         slice_batch: int = 8,
         tile_batch: int = 1,
         device: str = "cpu",
+        self_ensemble: bool = False,
     ) -> None:
         if tile < 16 or tile_3d < 8 or slice_batch < 1 or tile_batch < 1:
             raise ValueError(f"need tile >= 16, tile_3d >= 8, slice_batch >= 1 and "
@@ -80,7 +85,8 @@ class Denoising:
         if not 0 <= overlap < 1:
             raise ValueError(f"overlap must be in [0, 1), got {overlap}")
         self.device = torch.device(device)
-        self.network = network.to(self.device).eval()
+        network = network.to(self.device).eval()
+        self.network = DihedralEnsemble(network) if self_ensemble else network
         self.spatial_dims = built_spatial_dims(network)
         self.channels = supported_channels(network)
         self.learned = bool(getattr(network, "learned", True))

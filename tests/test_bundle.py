@@ -76,6 +76,15 @@ def test_monai_bundle_run_denoises_a_folder_into_the_same_formats(bundle, tmp_pa
     assert report["counts"]["ok"] == 2
 
 
+def test_monai_bundle_run_passes_self_ensemble_on(bundle, tmp_path):
+    source = write_images(tmp_path / "in", count=1, size=40)
+    run(config_file=str(bundle / "configs" / "inference.json"), bundle_root=str(bundle),
+        dataset_dir=str(source), output_dir=str(tmp_path / "out"), self_ensemble=True)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["options"]["self_ensemble"] is True
+    assert report["files"][0]["model"].endswith("(self-ensemble x8)")
+
+
 def test_ckpt_export_torchscript_matches_the_eager_network(bundle, tmp_path):
     target = tmp_path / "model.ts"
     ckpt_export(net_id="network_def", filepath=str(target),

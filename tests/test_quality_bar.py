@@ -85,7 +85,9 @@ def test_model_must_match_one_label(quality_bar, run):
     with pytest.raises(SystemExit, match="matches no model"):
         quality_bar.BarCheck(run, "nothing")
     with pytest.raises(SystemExit, match="matches"):
-        quality_bar.BarCheck(run, "bm3d")
+        quality_bar.BarCheck(run, "bm3d (")
+    # A full label picks its row although it is part of two others.
+    assert quality_bar.BarCheck(run, "bm3d").model == "bm3d"
     with pytest.raises(SystemExit, match="no image of modality 'ct'"):
         quality_bar.BarCheck(run, "bundle", modality="ct")
 

@@ -71,6 +71,8 @@ class BarCheck:
         if not kept:
             raise SystemExit(f"no image of modality '{modality}' in {folder}")
         labels = sorted({r["model"] for r in kept if model in r["model"]})
+        if model in labels:  # a full label picks its model even when it names others too
+            labels = [model]
         if len(labels) != 1:
             raise SystemExit(f"--model '{model}' matches {labels or 'no model'} in {folder}")
         self.model = labels[0]

@@ -61,6 +61,9 @@ class BenchmarkConfig:
         Timed runs per model in the cost table (after one warm-up run).
     allow_untrained : bool
         Admit learned models given by SPEC (random weights) to the cost table.
+    self_ensemble : bool
+        Add a row per trained network averaged over the 8 flips and quarter turns of the
+        image (:class:`~medden.ensemble.DihedralEnsemble`).
     workers : int
         Processes scoring the images of the quality tables in parallel.
     progress : bool
@@ -86,6 +89,7 @@ class BenchmarkConfig:
     figure_crop: int = 160
     cost_repeats: int = 5
     allow_untrained: bool = False
+    self_ensemble: bool = False
     workers: int = 1
     progress: bool = True
 

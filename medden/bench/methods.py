@@ -15,13 +15,14 @@ from pathlib import Path
 
 from torch import nn
 
+from medden.ensemble import DihedralEnsemble
 from medden.errors import UsageError
 from medden.models import ClassicalDenoiser
 from medden.registry import model_registry, pipeline_registry
 from medden.spec import Spec, parse_spec, split_top_level
 
 __all__ = ["Method", "split_model_entries", "resolve_method", "resolve_methods",
-           "with_sigma"]
+           "self_ensembled", "with_sigma"]
 
 
 @dataclass
@@ -164,6 +165,15 @@ def resolve_method(entry: str, allow_untrained: bool = False) -> Method:
         )
     classical = spec if spec.name in model_registry and not learned else None
     return Method(entry, network.eval(), learned, not learned, classical)
+
+
+def self_ensembled(method: Method) -> Method:
+    """``method`` averaged over the 8 flips and quarter turns of the image (its weights shared).
+
+    The label gains ``" (self-ensemble x8)"``.
+    """
+    return Method(f"{method.label} (self-ensemble x8)", DihedralEnsemble(method.network).eval(),
+                  method.learned, method.trained)
 
 
 def resolve_methods(entries: Iterable[str], allow_untrained: bool = False) -> list[Method]:

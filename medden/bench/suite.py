@@ -39,7 +39,7 @@ from medden.bench.cost_table import (
 )
 from medden.bench.curves import curve_file_name, plot_curves, validity_curves
 from medden.bench.data import BenchImage, load_images
-from medden.bench.methods import Method, resolve_methods, with_sigma
+from medden.bench.methods import Method, resolve_methods, self_ensembled, with_sigma
 from medden.bench.oracle import OracleTuner
 from medden.bench.qualitative import figure_images, qualitative_figure
 from medden.bench.runner import ORACLE_SUFFIX, TRUE_SIGMA_SUFFIX, run_quality
@@ -138,6 +138,8 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
     if set(config.curve_noises or []) & set(fixed):
         raise UsageError(f"--curve-noise: {', '.join(fixed)} has no level to vary")
     methods = resolve_methods(config.models, config.allow_untrained)
+    if config.self_ensemble:
+        methods += [self_ensembled(m) for m in methods if m.learned and m.trained]
     if not any(m.scored for m in methods) and not config.runs("cost"):
         raise UsageError("no model to score (untrained networks only enter the cost table)")
     tuners = {m.label: OracleTuner(m.spec) for m in _tuned(methods, config)}

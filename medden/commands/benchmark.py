@@ -103,6 +103,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-untrained", action="store_true",
                         help="admit learned models given by SPEC (random weights) to the "
                         "cost table only")
+    parser.add_argument("--self-ensemble", action="store_true",
+                        help="also score every trained network averaged over the 8 flips and "
+                        "quarter turns of the image (a row labelled '... (self-ensemble x8)')")
     parser.add_argument("--workers", type=int, default=default("workers"), metavar="N",
                         help="processes scoring images in parallel (default %(default)s; the "
                         "numbers do not depend on it; BM3D and the other filters use one core "
@@ -126,7 +129,7 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
         curve_noises=None if args.curve_noise is None else list(args.curve_noise),
         curve_images=args.curve_images, figure_crop=args.figure_crop,
         cost_repeats=args.cost_repeats, allow_untrained=args.allow_untrained,
-        workers=args.workers, progress=not args.quiet,
+        self_ensemble=args.self_ensemble, workers=args.workers, progress=not args.quiet,
     )
 
 

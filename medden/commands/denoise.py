@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -63,6 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="3-D tile edge of learned 3-D models (default 96)")
     parser.add_argument("--slice-batch", type=int, default=8,
                         help="at most this many slices of a volume per call (default 8)")
+    parser.add_argument("--self-ensemble", action="store_true",
+                        help="average a learned network over the 8 flips and quarter turns of "
+                             "each image (about +0.1 dB PSNR, 8 times slower)")
     parser.set_defaults(func=run)
 
 
@@ -116,8 +120,11 @@ class _Runners:
         bundle = "" if self.given is not None else bundle_for_modality(image.meta.modality)
         if bundle not in self.runners:
             network = self._network(bundle)
+            if self.args.self_ensemble:
+                network = replace(network, label=f"{network.label} (self-ensemble x8)")
             runner = Denoising(network.network, tile=self.args.tile, tile_3d=self.args.tile_3d,
-                               slice_batch=self.args.slice_batch, device=self.args.device)
+                               slice_batch=self.args.slice_batch, device=self.args.device,
+                               self_ensemble=self.args.self_ensemble)
             self.runners[bundle] = (network, runner)
         return self.runners[bundle]
 
@@ -137,6 +144,10 @@ def run(args: argparse.Namespace) -> int:
     if args.tile < 16 or args.tile_3d < 8 or args.slice_batch < 1:
         raise UsageError("--tile must be at least 16, --tile-3d at least 8, --slice-batch "
                          "at least 1")
+    if args.self_ensemble and (args.model or args.pipeline):
+        raise UsageError("--self-ensemble is for trained networks (--bundle, --checkpoint or "
+                         "the bundle of each image's modality); a classical filter is "
+                         "unchanged by it")
     args.device = str(_device(args.device))
     given = _given_network(args)
     runners = _Runners(args, given)
@@ -153,6 +164,6 @@ def run(args: argparse.Namespace) -> int:
         modality=args.modality, existing=existing_from_args(args), jobs=args.jobs,
         strict=args.strict, progress=not args.quiet,
         options={"device": args.device, "tile": args.tile, "tile_3d": args.tile_3d,
-                 "slice_batch": args.slice_batch},
+                 "slice_batch": args.slice_batch, "self_ensemble": args.self_ensemble},
     )
     return finish(report, args.output, args.quiet)
