@@ -6,12 +6,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
-from _train_support import write_images
+from _train_support import tiny_config, write_images
 
 from medden.errors import UsageError
 from medden.registry import noise_registry
 from medden.spec import SpecError
-from medden.train.config import AugmentConfig, DataConfig
+from medden.train.config import AugmentConfig, ConfigError, DataConfig, config_from_dict
 from medden.train.data import build_data, load_records, split_records
 from medden.train.losses import build_loss
 
@@ -135,3 +135,25 @@ def test_noise_sees_a_volume_patch_as_one_volume():
     patch = torch.zeros(1, 8, 16, 16)  # (C, D, H, W)
     out = AddNoised("image", "input", VolumeOnly())({"image": patch})["input"]
     assert out.shape == patch.shape and torch.equal(out, torch.ones_like(patch))
+
+
+def test_quarter_turns_rotate_the_patch_in_plane_and_need_patches(tmp_path):
+    folder = write_images(tmp_path / "img", count=1, size=32)
+    noise = noise_registry.create("gaussian:sigma=0")
+
+    def targets(augment: AugmentConfig, seed: int) -> torch.Tensor:
+        config = DataConfig(train=[str(folder)], patch_size=32, val_fraction=0.0,
+                            augment=augment)
+        return build_data(config, noise, seed=seed, batch_size=1,
+                          noisy_target=False).train[0]["target"]
+
+    plain = targets(AugmentConfig(), 0)
+    turned = {tuple(targets(AugmentConfig(quarter_turns=True, prob=1.0), seed).flatten()[:64]
+                    .tolist()) for seed in range(12)}
+    rotations = {tuple(torch.rot90(plain, k, (-2, -1)).flatten()[:64].tolist())
+                 for k in (1, 2, 3)}
+    assert turned <= rotations and len(turned) >= 2  # every draw a quarter turn, not always one
+    with pytest.raises(ConfigError, match="quarter_turns' needs square patches"):
+        config_from_dict({**tiny_config(folder, tmp_path / "run"),
+                          "data": {"train": [str(folder)], "patch_size": None,
+                                   "augment": {"quarter_turns": True}}})

@@ -65,6 +65,9 @@ class AugmentConfig:
         Rotations by a uniform angle in [-rotate, rotate] degrees (0 = off).
     flip : bool
         Random horizontal and vertical flips.
+    quarter_turns : bool
+        Random rotations by 90, 180 or 270 degrees in the image plane (with ``flip``, every
+        one of the 8 flips and quarter turns); needs square patches (``patch_size``).
     zoom : tuple of float or None
         ``(min, max)`` zoom factor range, e.g. ``[0.8, 1.2]``.
     intensity : tuple of float or None
@@ -77,6 +80,7 @@ class AugmentConfig:
 
     rotate: float = 0.0
     flip: bool = False
+    quarter_turns: bool = False
     zoom: tuple[float, float] | None = None
     intensity: tuple[float, float] | None = None
     prob: float = 0.5
@@ -496,6 +500,9 @@ def validate(config: TrainConfig) -> None:
                           f"0 < min <= max <= 1, got {list(augment.intensity)}")
     if not 0.0 <= augment.prob <= 1.0:
         raise ConfigError(f"'data.augment.prob' must be in [0, 1], got {augment.prob}")
+    if augment.quarter_turns and data.patch_size is None:
+        raise ConfigError("'data.augment.quarter_turns' needs square patches: set "
+                          "'data.patch_size' (whole images of other shapes would not batch)")
     if config.schedule.name == "plateau" and config.schedule.patience < 0:
         raise ConfigError("'schedule.patience' must be >= 0")
     if not 0 < config.schedule.factor < 1:

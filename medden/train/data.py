@@ -31,6 +31,7 @@ from monai.transforms import (
     MapTransform,
     RandFlipd,
     Randomizable,
+    RandRotate90d,
     RandRotated,
     RandScaleIntensityd,
     RandSpatialCropd,
@@ -339,6 +340,9 @@ def _augmentations(keys: list[str], augment: AugmentConfig) -> list:
     if augment.flip:
         chain += [RandFlipd(keys, prob=augment.prob, spatial_axis=0),
                   RandFlipd(keys, prob=augment.prob, spatial_axis=1)]
+    if augment.quarter_turns:
+        chain.append(RandRotate90d(keys, prob=augment.prob, max_k=3,
+                                   spatial_axes=(-2, -1)))  # in-plane for volumes too
     if augment.zoom is not None:
         chain.append(RandZoomd(keys, prob=augment.prob, min_zoom=augment.zoom[0],
                                max_zoom=augment.zoom[1], padding_mode="reflect"))
