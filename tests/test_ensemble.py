@@ -97,7 +97,7 @@ def test_denoise_self_ensemble_is_recorded_and_refused_for_filters(tmp_path, cap
     assert "--self-ensemble is for trained networks" in capsys.readouterr().err
 
 
-def test_benchmark_adds_an_ensembled_row_per_trained_network(tmp_path):
+def test_benchmark_adds_an_ensembled_row_per_trained_network(tmp_path, capsys):
     run = _checkpoint(tmp_path)
     for i in range(2):
         _png(tmp_path / "data" / f"im{i}.png", size=48)
@@ -111,3 +111,7 @@ def test_benchmark_adds_an_ensembled_row_per_trained_network(tmp_path):
                   if label.startswith("checkpoint") and not label.endswith("x8)")]
     assert set(psnr) == {"identity", trained, f"{trained} (self-ensemble x8)"}
     assert psnr[f"{trained} (self-ensemble x8)"] != pytest.approx(psnr[trained], abs=1e-3)
+    assert main(["benchmark", "--data", str(tmp_path / "data"), "--models", "identity,median",
+                 "--noise", "gaussian", "--out", str(tmp_path / "classical"),
+                 "--self-ensemble", "--quiet"]) == 2
+    assert "--self-ensemble: no trained network" in capsys.readouterr().err

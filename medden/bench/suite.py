@@ -139,7 +139,11 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
         raise UsageError(f"--curve-noise: {', '.join(fixed)} has no level to vary")
     methods = resolve_methods(config.models, config.allow_untrained)
     if config.self_ensemble:
-        methods += [self_ensembled(m) for m in methods if m.learned and m.trained]
+        ensembled = [self_ensembled(m) for m in methods if m.learned and m.trained]
+        if not ensembled:
+            raise UsageError("--self-ensemble: no trained network (bundle or checkpoint) among "
+                             "--models; classical filters are unchanged by it")
+        methods += ensembled
     if not any(m.scored for m in methods) and not config.runs("cost"):
         raise UsageError("no model to score (untrained networks only enter the cost table)")
     tuners = {m.label: OracleTuner(m.spec) for m in _tuned(methods, config)}
