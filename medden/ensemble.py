@@ -12,10 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["DihedralEnsemble", "dihedral_average"]
+__all__ = ["DihedralEnsemble", "dihedral_average", "ENSEMBLE_SUFFIX"]
 
-#: The 8 elements of the dihedral group of the square: (mirrored, quarter turns).
-_TRANSFORMS = [(mirrored, turns) for mirrored in (False, True) for turns in range(4)]
+#: Added to a denoiser's label (reports, DICOM derivation, benchmark rows) when it is ensembled.
+ENSEMBLE_SUFFIX = " (self-ensemble x8)"
 
 
 def dihedral_average(network: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -35,11 +35,14 @@ def dihedral_average(network: nn.Module, x: torch.Tensor) -> torch.Tensor:
         Same shape as ``x``.
     """
     total = torch.zeros_like(x)
-    for mirrored, turns in _TRANSFORMS:
+    for mirrored in (False, True):
         view = torch.flip(x, (-1,)) if mirrored else x
-        out = torch.rot90(network(torch.rot90(view, turns, (-2, -1))), -turns, (-2, -1))
-        total += torch.flip(out, (-1,)) if mirrored else out
-    return total / len(_TRANSFORMS)
+        turned_back = torch.zeros_like(x)
+        for turns in range(4):
+            turned_back += torch.rot90(network(torch.rot90(view, turns, (-2, -1))), -turns,
+                                       (-2, -1))
+        total += torch.flip(turned_back, (-1,)) if mirrored else turned_back
+    return total / 8
 
 
 class DihedralEnsemble(nn.Module):

@@ -47,3 +47,19 @@ def tiny_config(data: Path, output: Path, **overrides: Any) -> dict[str, Any]:
         else:
             config[key] = value
     return config
+
+
+def tiny_checkpoint(path: Path):
+    """Save a seeded 2-layer DnCNN ``single`` pipeline as a training checkpoint at ``path``
+    (``.../best.pt``) and return the pipeline (random weights: a learned, non-equivariant net)."""
+    import torch
+
+    from medden.registry import pipeline_registry
+    from medden.train.checkpoint import RunInfo, save_checkpoint
+
+    spec = {"name": "single",
+            "params": {"model": {"name": "dncnn", "params": {"depth": 2, "features": 4}}}}
+    torch.manual_seed(0)
+    pipeline = pipeline_registry.create(spec)
+    save_checkpoint(path, {"model": pipeline, "run": RunInfo(spec, "noise2clean", {})})
+    return pipeline

@@ -12,6 +12,7 @@ import numpy as np
 import pydicom
 import pytest
 import torch
+from _train_support import tiny_checkpoint
 from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate
@@ -277,15 +278,7 @@ def test_bad_jobs_value_is_a_usage_error(tmp_path, value, capsys):
 
 
 def test_trained_checkpoint_is_run_and_named(tmp_path):
-    train = pytest.importorskip("medden.train.checkpoint")
-    from medden.registry import pipeline_registry
-
-    spec = {"name": "single",
-            "params": {"model": {"name": "dncnn", "params": {"depth": 2, "features": 4}}}}
-    torch.manual_seed(0)
-    pipeline = pipeline_registry.create(spec)
-    train.save_checkpoint(tmp_path / "run" / "best.pt",
-                          {"model": pipeline, "run": train.RunInfo(spec, "noise2clean", {})})
+    pipeline = tiny_checkpoint(tmp_path / "run" / "best.pt")
     source = _png(tmp_path / "in" / "x.png", size=20)
     assert main(["denoise", str(tmp_path / "in"), str(tmp_path / "out"), "--checkpoint",
                  str(tmp_path / "run"), "--quiet"]) == 0
@@ -299,8 +292,7 @@ def test_trained_checkpoint_is_run_and_named(tmp_path):
     assert entry["model"] == "checkpoint run/best.pt (single:model=(dncnn:depth=2,features=4))"
     from medden.denoisers import load_trained_checkpoint
 
-    train.save_checkpoint(tmp_path / "other" / "best.pt",
-                          {"model": pipeline, "run": train.RunInfo(spec, "noise2clean", {})})
+    tiny_checkpoint(tmp_path / "other" / "best.pt")
     labels = {load_trained_checkpoint(tmp_path / run / "best.pt").label
               for run in ("run", "other")}
     assert len(labels) == 2  # two runs' best.pt can sit side by side in a benchmark

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _train_support import tiny_checkpoint
 from PIL import Image
 from torch import nn
 
@@ -60,15 +61,7 @@ def test_denoising_tiles_and_volumes_with_the_ensemble():
 
 
 def _checkpoint(root: Path) -> Path:
-    from medden.registry import pipeline_registry
-    from medden.train.checkpoint import RunInfo, save_checkpoint
-
-    spec = {"name": "single",
-            "params": {"model": {"name": "dncnn", "params": {"depth": 2, "features": 4}}}}
-    torch.manual_seed(0)
-    pipeline = pipeline_registry.create(spec)
-    save_checkpoint(root / "run" / "best.pt",
-                    {"model": pipeline, "run": RunInfo(spec, "noise2clean", {})})
+    tiny_checkpoint(root / "run" / "best.pt")
     return root / "run"
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from torch import nn
 
-from medden.ensemble import DihedralEnsemble
+from medden.ensemble import ENSEMBLE_SUFFIX, DihedralEnsemble
 from medden.errors import UsageError
 from medden.models import ClassicalDenoiser
 from medden.registry import model_registry, pipeline_registry
@@ -170,9 +170,9 @@ def resolve_method(entry: str, allow_untrained: bool = False) -> Method:
 def self_ensembled(method: Method) -> Method:
     """``method`` averaged over the 8 flips and quarter turns of the image (its weights shared).
 
-    The label gains ``" (self-ensemble x8)"``.
+    The label gains :data:`~medden.ensemble.ENSEMBLE_SUFFIX`.
     """
-    return Method(f"{method.label} (self-ensemble x8)", DihedralEnsemble(method.network).eval(),
+    return Method(method.label + ENSEMBLE_SUFFIX, DihedralEnsemble(method.network).eval(),
                   method.learned, method.trained)
 
 

@@ -19,6 +19,7 @@ from medden.denoisers import (
     network_from_spec,
 )
 from medden.dicom_derive import name_denoiser
+from medden.ensemble import ENSEMBLE_SUFFIX
 from medden.errors import UsageError
 from medden.infer import Denoising
 from medden.io import MedicalImage, ScanItem
@@ -121,7 +122,7 @@ class _Runners:
         if bundle not in self.runners:
             network = self._network(bundle)
             if self.args.self_ensemble:
-                network = replace(network, label=f"{network.label} (self-ensemble x8)")
+                network = replace(network, label=network.label + ENSEMBLE_SUFFIX)
             runner = Denoising(network.network, tile=self.args.tile, tile_3d=self.args.tile_3d,
                                slice_batch=self.args.slice_batch, device=self.args.device,
                                self_ensemble=self.args.self_ensemble)
