@@ -41,6 +41,10 @@ def test_first_party_noises_are_all_registered():
         "multipattern",
         "random_choice",
         "mixture",
+        "ct_lowdose",
+        "ct_texture",
+        "mri_coil",
+        "camera",
     }
 
 
