@@ -16,7 +16,8 @@ from scipy import ndimage
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import structural_similarity
 
-__all__ = ["mse", "psnr", "ssim", "vifp", "delta_e", "compute_all"]
+__all__ = ["mse", "psnr", "ssim", "vifp", "delta_e", "compute_all", "ct_metrics", "BODY_HU",
+           "SOFT_TISSUE_WINDOW"]
 
 ArrayLike = np.ndarray | torch.Tensor
 
@@ -255,3 +256,38 @@ def compute_all(reference: ArrayLike, test: ArrayLike, data_range: float) -> dic
     if ref.shape[0] == 3:
         scores["delta_e"] = delta_e(ref / data_range, tst / data_range)
     return scores
+
+
+#: Pixels of the reference above this many HU are the body (air and lung are below).
+BODY_HU = -500.0
+#: The clinical soft-tissue display window (level, width) in HU, as ldct-benchmark reports.
+SOFT_TISSUE_WINDOW = (40.0, 400.0)
+
+
+def ct_metrics(reference_hu: ArrayLike, test_hu: ArrayLike) -> dict[str, float]:
+    """CT metrics in Hounsfield units: RMSE inside the body and PSNR/SSIM in the W400/L40 window.
+
+    Parameters
+    ----------
+    reference_hu, test_hu : numpy.ndarray or torch.Tensor
+        One CT image each, ``(C, H, W)`` or ``(C, D, H, W)``, in HU.
+
+    Returns
+    -------
+    dict of str to float
+        ``rmse_hu``: root-mean-square error in HU over the pixels where the reference is above
+        :data:`BODY_HU` (NaN when there are none); ``psnr_w400`` and ``ssim_w400``: PSNR and
+        SSIM of both images clipped to the soft-tissue window :data:`SOFT_TISSUE_WINDOW` and
+        mapped to [0, 1] (what a radiologist sees on screen).
+    """
+    ref, tst = _pair(reference_hu, test_hu, "ct_metrics")
+    body = ref > BODY_HU
+    rmse = float(np.sqrt(np.mean((ref[body] - tst[body]) ** 2))) if body.any() else math.nan
+    level, width = SOFT_TISSUE_WINDOW
+    low = level - width / 2
+
+    def window(image: np.ndarray) -> np.ndarray:
+        return np.clip((image - low) / width, 0.0, 1.0)
+
+    return {"rmse_hu": rmse, "psnr_w400": psnr(window(ref), window(tst), 1.0),
+            "ssim_w400": ssim(window(ref), window(tst), 1.0)}

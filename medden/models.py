@@ -93,6 +93,20 @@ class ClassicalDenoiser(Denoiser):
     #: Name of the parameter taking the noise standard deviation (0-255 scale), if any:
     #: benchmarks can then run the filter given the true sigma (``--true-sigma``).
     noise_sigma_parameter: ClassVar[str | None] = None
+    #: True when the filter can be given the noise power spectrum (:meth:`with_psd`) instead
+    #: of a sigma, for correlated noise (``--true-sigma`` then adds a "true PSD" row).
+    accepts_psd: ClassVar[bool] = False
+
+    def with_psd(self, psd: np.ndarray) -> ClassicalDenoiser:
+        """This filter told the noise power spectrum ``psd`` (``(C, H, W)``, the expected
+        ``|FFT(noise)|^2`` of each channel of the images it will filter).
+
+        Raises
+        ------
+        NotImplementedError
+            When the filter does not take a spectrum (:attr:`accepts_psd` is False).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not take a noise power spectrum")
 
     @abstractmethod
     def filter_image(self, image: np.ndarray) -> np.ndarray:

@@ -68,6 +68,14 @@ class Noise(ABC):
         Gaussian (``clipped``) returns its inner noise's answer."""
         return False
 
+    @property
+    def measured_truth(self) -> bool:
+        """True for noises whose level is not one Gaussian sigma but whose draw is additive
+        enough to be measured (low-dose CT from projections, multi-coil MRI, cameras):
+        ``medden benchmark --true-sigma`` then gives filters the standard deviation of the drawn
+        noise (``noisy - clean``) and, where they take one (BM3D), its power spectrum."""
+        return False
+
     @abstractmethod
     def apply(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Return a noisy copy of ``batch`` (``(B, C, *spatial)``, float, in [0, 1])."""

@@ -49,7 +49,8 @@ def _record(row: dict[str, str], renames: dict[str, str]) -> dict[str, Any]:
         "modality": renames.get(row["modality"], row["modality"]), "image": row["image"],
         "noise": row["noise"], "level": _level(row["level"]), "model": row["model"],
         "setting": row["setting"]}
-    record.update({m: float(row[m]) if row[m] else math.nan for m in METRICS})
+    # runs made before the CT metrics existed have no column for them: NaN
+    record.update({m: float(row[m]) if row.get(m) else math.nan for m in METRICS})
     return record
 
 

@@ -23,12 +23,14 @@ import numpy as np
 import torch
 
 from medden.errors import UsageError
-from medden.intensity import fit_intensity
+from medden.intensity import CT_WINDOW, IntensityMap, fit_intensity
 from medden.io import scan
 from medden.process import read_item
 
 __all__ = ["BenchImage", "load_images", "modality_label", "slice_indices", "centre_crop"]
 
+#: The map of a CT image in HU (see :mod:`medden.intensity`).
+_CT = IntensityMap(offset=CT_WINDOW[0], scale=CT_WINDOW[1] - CT_WINDOW[0])
 _XRAY_TAGS = {"CR", "DX", "DR", "MG", "XA", "RF", "PX", "IO"}
 _TAGS = {"CT": "ct", "MR": "mr", **{tag: "xray" for tag in _XRAY_TAGS}}
 
@@ -45,11 +47,15 @@ class BenchImage:
         Group label (see :func:`modality_label`).
     clean : torch.Tensor
         ``(C, H, W)`` float32 in [0, 1].
+    hu : IntensityMap or None
+        For a CT image in HU (normalised with the CT window): the map back to HU, so that it
+        is also scored in HU (:func:`medden.metrics.ct_metrics`).  None otherwise.
     """
 
     key: str
     modality: str
     clean: torch.Tensor
+    hu: IntensityMap | None = None
 
     @property
     def rgb(self) -> bool:
@@ -153,7 +159,7 @@ def load_images(
         for key, plane in planes.items():
             clean = torch.from_numpy(np.ascontiguousarray(centre_crop(plane, crop)))
             label = modality_label(image.meta.modality, item.relpath, folder, modality)
-            images.append(BenchImage(key, label, clean))
+            images.append(BenchImage(key, label, clean, mapping if mapping == _CT else None))
     if not images:
         raise UsageError(f"--data: no usable image in '{folder}'")
     return images, problems

@@ -135,8 +135,9 @@ def render(
                + (", under " + ", ".join(f"`{n}`" for n in config.oracle_noises) + " only"
                   if config.oracle_noises is not None else "") + "." if tuners else "")
             + (" Rows marked *(true σ)*: the filter given the true standard deviation of "
-               "the Gaussian noise instead of its own estimate." if config.true_sigma
-               else ""),
+               "the Gaussian noise (for CT, multi-coil MRI and camera noise: of the drawn noise) "
+               "instead of its own estimate; *(true PSD)*: given the drawn noise's power "
+               "spectrum." if config.true_sigma else ""),
         ),
     ]
     level_noises = [s.label for s in settings if s.parameter]
@@ -144,18 +145,20 @@ def render(
     tables = []
     for modality in modalities:
         rgb = any(image.rgb for image in images if image.modality == modality)
+        ct = any(image.hu is not None for image in images if image.modality == modality)
         tables.append(f"### {modality}")
         if level_noises:
             tables.append(quality_table(summary, modality, level_noises, config.levels,
-                                        models, rgb))
+                                        models, rgb, ct))
         if fixed:
             tables.append("Noises at a fixed setting:")
-            tables.append(quality_table(summary, modality, fixed, [None], models, rgb))
+            tables.append(quality_table(summary, modality, fixed, [None], models, rgb, ct))
     parts.append(_section(
         "Image quality (format of the two-stage paper's Tables I–V)",
         "Mean over images. MSE on the 0–255 scale, as in the paper; ΔE (CIEDE2000) for RGB "
-        "only. `quality.csv` has the same means (MSE on the [0, 1] scale), `per_image.csv` "
-        "every image.", *tables))
+        "only; for CT in HU also the RMSE in HU inside the body (reference above −500 HU) and "
+        "PSNR/SSIM in the soft-tissue window W400/L40. `quality.csv` has the same means (MSE "
+        "on the [0, 1] scale), `per_image.csv` every image.", *tables))
     if ablation:
         conditions = [(c.noise, c.level) for c in ablation]
         parts.append(_section(

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import ndimage
 from threadpoolctl import threadpool_limits
 from torch import nn
 from tqdm import tqdm
@@ -27,19 +28,25 @@ from medden.bench.data import BenchImage
 from medden.bench.methods import Method
 from medden.bench.oracle import OracleTuner
 from medden.commands._common import item_generator
-from medden.metrics import compute_all
+from medden.intensity import IntensityMap
+from medden.metrics import compute_all, ct_metrics
 
-__all__ = ["ORACLE_SUFFIX", "TRUE_SIGMA_SUFFIX", "QualityResult", "noisy_image", "score",
-           "run_quality"]
+__all__ = ["ORACLE_SUFFIX", "TRUE_SIGMA_SUFFIX", "TRUE_PSD_SUFFIX", "CT_METRICS", "METRICS",
+           "QualityResult", "noisy_image", "score", "true_psd", "run_quality"]
 
 #: Appended to a classical filter's label for its per-image oracle-tuned row.
 ORACLE_SUFFIX = " (oracle)"
 
 #: Appended to a classical filter's label for its row given the true Gaussian sigma.
 TRUE_SIGMA_SUFFIX = " (true σ)"
+#: Label suffix of a filter told the drawn noise's power spectrum (correlated noise).
+TRUE_PSD_SUFFIX = " (true PSD)"
 
-#: Metric columns, in the two-stage paper's order (``delta_e`` only for RGB images).
-METRICS = ("psnr", "ssim", "delta_e", "vifp", "mse")
+#: Metrics in HU, for CT images only (see :func:`medden.metrics.ct_metrics`).
+CT_METRICS = ("rmse_hu", "psnr_w400", "ssim_w400")
+#: Metric columns, in the two-stage paper's order (``delta_e`` only for RGB images), then the
+#: CT metrics.
+METRICS = ("psnr", "ssim", "delta_e", "vifp", "mse", *CT_METRICS)
 
 
 def noisy_image(image: BenchImage, condition: Condition, noise: Any, seed: int
@@ -51,9 +58,14 @@ def noisy_image(image: BenchImage, condition: Condition, noise: Any, seed: int
     return noise(batch, item_generator(seed, f"{image.key}|{condition.key}"))
 
 
-def score(clean: np.ndarray, output: np.ndarray) -> dict[str, float]:
-    """Metrics of ``output`` (clipped to [0, 1]) against ``clean``; ``delta_e`` NaN if gray."""
-    scores = compute_all(clean, np.clip(output, 0.0, 1.0), data_range=1.0)
+def score(clean: np.ndarray, output: np.ndarray, hu: IntensityMap | None = None
+          ) -> dict[str, float]:
+    """Metrics of ``output`` (clipped to [0, 1]) against ``clean``; ``delta_e`` NaN if gray,
+    the CT metrics NaN unless ``hu`` (the map back to HU) is given."""
+    output = np.clip(output, 0.0, 1.0)
+    scores = compute_all(clean, output, data_range=1.0)
+    if hu is not None:
+        scores.update(ct_metrics(hu.denormalise(clean), hu.denormalise(output)))
     return {m: float(scores.get(m, math.nan)) for m in METRICS}
 
 
@@ -75,10 +87,29 @@ class QualityResult:
     kept: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
 
 
-def _gaussian_level(condition: Condition, noise: Any) -> float | None:
-    """The sigma of an additive Gaussian condition (0-255 scale); None for other noises
-    (see :attr:`medden.noise.Noise.additive_gaussian`)."""
-    return condition.level if noise is not None and noise.additive_gaussian else None
+def _true_sigma(condition: Condition, noise: Any, noisy: torch.Tensor, clean: torch.Tensor
+                ) -> float | None:
+    """The true sigma of a condition's draw (0-255 scale): the level of additive Gaussian
+    noise, the standard deviation of the drawn noise (over the pixels it changed) for a noise
+    with a measured truth, None for other noises (see :class:`medden.noise.Noise`)."""
+    if noise is None:
+        return None
+    if noise.additive_gaussian:
+        return condition.level
+    if not noise.measured_truth:
+        return None
+    drawn = (noisy[0] - clean).double()
+    changed = drawn[drawn != 0]
+    return float(changed.std() * 255.0) if changed.numel() > 1 else None
+
+
+def true_psd(noisy: torch.Tensor, clean: torch.Tensor, smoothing: float = 2.0) -> np.ndarray:
+    """The power spectrum of the drawn noise ``noisy - clean`` of one image, ``(C, H, W)``:
+    each channel's periodogram ``|FFT|^2`` smoothed by a circular Gaussian of ``smoothing``
+    frequency bins (a single draw's periodogram is itself as noisy as an exponential)."""
+    drawn = (noisy[0] - clean).double().numpy()
+    power = np.abs(np.fft.fft2(drawn)) ** 2
+    return ndimage.gaussian_filter(power, sigma=(0, smoothing, smoothing), mode="wrap")
 
 
 def _clipped(batch: torch.Tensor) -> np.ndarray:
@@ -110,7 +141,7 @@ class _QualityJob:
         for condition in self.conditions:
             noise = self.noises[condition.key]
             noisy = noisy_image(image, condition, noise, self.seed)
-            level = _gaussian_level(condition, noise)
+            level = _true_sigma(condition, noise, noisy, image.clean)
             tuned = self.tunes_under(condition.noise)
             outputs: dict[str, tuple[np.ndarray, str]] = {}
             for method in self.methods:
@@ -120,13 +151,18 @@ class _QualityJob:
                     outputs[method.label + ORACLE_SUFFIX] = (_clipped(best), setting)
                 informed = self.true_sigma.get(method.label)
                 if informed is not None and level is not None:
+                    filtered = informed(level)
                     outputs[method.label + TRUE_SIGMA_SUFFIX] = (
-                        _clipped(informed(level)(noisy)), f"sigma={level:g}")
+                        _clipped(filtered(noisy)), f"sigma={level:.3g}")
+                    if noise.measured_truth and filtered.accepts_psd:
+                        told = filtered.with_psd(true_psd(noisy, image.clean))
+                        outputs[method.label + TRUE_PSD_SUFFIX] = (_clipped(told(noisy)),
+                                                                   "noise power spectrum")
             base = {"modality": image.modality, "image": image.key, "noise": condition.noise,
                     "level": condition.level, "condition": condition.key}
             for label, (output, setting) in outputs.items():
                 result.records.append({**base, "model": label, "setting": setting,
-                                       **score(clean, output)})
+                                       **score(clean, output, image.hu)})
             if (image.key, condition.key) in self.keep:
                 result.kept[image.key, condition.key] = {
                     "noisy": _clipped(noisy), **{k: v[0] for k, v in outputs.items()}}

@@ -42,7 +42,7 @@ from medden.bench.data import BenchImage, load_images
 from medden.bench.methods import Method, resolve_methods, self_ensembled, with_sigma
 from medden.bench.oracle import OracleTuner
 from medden.bench.qualitative import figure_images, qualitative_figure
-from medden.bench.runner import ORACLE_SUFFIX, TRUE_SIGMA_SUFFIX, run_quality
+from medden.bench.runner import ORACLE_SUFFIX, TRUE_PSD_SUFFIX, TRUE_SIGMA_SUFFIX, run_quality
 from medden.bench.tables import (
     RECORD_COLUMNS,
     SUMMARY_COLUMNS,
@@ -100,6 +100,8 @@ def _table_models(methods: Sequence[Method], tuners: dict[str, OracleTuner],
                 labels.append(method.label + ORACLE_SUFFIX)
             if method.label in informed:
                 labels.append(method.label + TRUE_SIGMA_SUFFIX)
+                if getattr(method.network, "accepts_psd", False):
+                    labels.append(method.label + TRUE_PSD_SUFFIX)
     return labels
 
 

@@ -17,7 +17,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from medden.bench.runner import METRICS
+from medden.bench.runner import CT_METRICS, METRICS
+from medden.intensity import CT_WINDOW
 
 __all__ = [
     "Summary",
@@ -43,9 +44,11 @@ SUMMARY_COLUMNS = ["modality", "noise", "level", "model", "images", *METRICS]
 SummaryKey = tuple[str, str, float | None, str]
 Summary = dict[SummaryKey, dict[str, Any]]
 
-_HEADERS = {"psnr": "PSNR", "ssim": "SSIM", "delta_e": "ΔE", "vifp": "VIFP", "mse": "MSE"}
+_HEADERS = {"psnr": "PSNR", "ssim": "SSIM", "delta_e": "ΔE", "vifp": "VIFP", "mse": "MSE",
+            "rmse_hu": "RMSE HU (body)", "psnr_w400": "PSNR W400", "ssim_w400": "SSIM W400"}
 #: Digits of each metric in the paper-style tables (MSE there on the 0-255 scale).
-_DIGITS = {"psnr": 2, "ssim": 4, "delta_e": 2, "vifp": 4, "mse": 2}
+_DIGITS = {"psnr": 2, "ssim": 4, "delta_e": 2, "vifp": 4, "mse": 2, "rmse_hu": 1,
+           "psnr_w400": 2, "ssim_w400": 4}
 
 
 def _mean(values: Iterable[float]) -> float:
@@ -146,6 +149,13 @@ def format_level(level: float | None) -> str:
     return "—" if level is None else f"{level:g}"
 
 
+def _level_cell(level: float | None, ct: bool) -> str:
+    """The level, and for CT beside it in HU (the 0-255 scale of the CT window)."""
+    if ct and level is not None:
+        return f"{level:g} ({level / 255.0 * (CT_WINDOW[1] - CT_WINDOW[0]):.0f} HU)"
+    return format_level(level)
+
+
 def _metric(name: str, value: float, scale_mse: bool) -> str:
     if math.isnan(value):
         return "—"
@@ -172,14 +182,16 @@ def quality_table(
     levels: Sequence[float | None],
     models: Sequence[str],
     rgb: bool = False,
+    ct: bool = False,
 ) -> str:
     """One paper-style table (Tables I-V) of ``modality``.
 
     A group of columns per noise (and ``Average`` over them when there are several); a block
     of rows per level (``σ`` shown on its first row), one row per model.  ΔE columns appear
-    only when ``rgb``.
+    only when ``rgb``; with ``ct`` the CT metrics in HU and each level in HU too (the
+    identity row's RMSE in HU is the input's noise in the body, the level of a fixed noise).
     """
-    metrics = [m for m in METRICS if m != "delta_e" or rgb]
+    metrics = [m for m in METRICS if (m != "delta_e" or rgb) and (m not in CT_METRICS or ct)]
     groups = [*noises, "Average"] if len(noises) > 1 else list(noises)
     header = ["Model", "σ"] + [
         g if i == 0 else "" for g in groups for i in range(len(metrics))]
@@ -190,7 +202,7 @@ def quality_table(
             found = [summary.get((modality, n, level, model)) for n in noises]
             if all(f is None for f in found):
                 continue
-            cells = [model, format_level(level) if first else ""]
+            cells = [model, _level_cell(level, ct) if first else ""]
             first = False
             for noise_row in found:
                 cells += [_metric(m, noise_row[m] if noise_row else math.nan, True)

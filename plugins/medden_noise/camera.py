@@ -73,6 +73,11 @@ class CameraNoise(Noise):
         self.full_scale = float(2 ** bits - 1)
         self.hot_pixels = float(hot_pixels)
 
+    @property
+    def measured_truth(self) -> bool:
+        """True: benchmarks give filters the drawn noise's standard deviation (and spectrum)."""
+        return True
+
     def photon_levels(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Per-image photons at intensity 1, shape ``(B, 1, ..., 1)``."""
         size = batch.shape[0]

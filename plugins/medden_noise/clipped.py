@@ -44,6 +44,11 @@ class ClippedNoise(Noise):
         """The inner noise's: clipped Gaussian noise keeps the sigma drawn before clipping."""
         return self.inner.additive_gaussian
 
+    @property
+    def measured_truth(self) -> bool:
+        """The inner noise's (the drawn noise is measured after clipping)."""
+        return self.inner.measured_truth
+
     def apply(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Return the inner noise's output clipped to [0, 1]."""
         return self.inner.apply(batch, generator).clamp(0.0, 1.0)

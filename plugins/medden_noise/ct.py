@@ -92,6 +92,11 @@ def _line_integrals(hu_plane: np.ndarray, pixel_mm: float, mu_water: float,
 class _HUNoise(Noise):
     """Base of the CT noises: the scan geometry and reading planes in HU."""
 
+    @property
+    def measured_truth(self) -> bool:
+        """True: benchmarks give filters the drawn noise's standard deviation (and spectrum)."""
+        return True
+
     def __init__(self, pixel_mm: float, mu_water: float, hu_offset: float,
                  hu_scale: float) -> None:
         for name, value in (("pixel_mm", pixel_mm), ("mu_water", mu_water),

@@ -84,6 +84,11 @@ class MRICoilNoise(NormalNoise):
         self.coils = int(coils)
         self.snr = None if snr is None else float(snr)
 
+    @property
+    def measured_truth(self) -> bool:
+        """True: benchmarks give filters the drawn noise's standard deviation (and spectrum)."""
+        return True
+
     def levels(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Per-image sigma on the [0, 1] scale, from ``snr`` when it is given."""
         if self.snr is None:
