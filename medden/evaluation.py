@@ -8,6 +8,7 @@ import numpy as np
 
 from medden.intensity import fit_intensity
 from medden.io import scan
+from medden.io.lossy import find_output
 from medden.metrics import compute_all
 from medden.process import read_item
 
@@ -25,8 +26,10 @@ def evaluate_folders(
 ) -> tuple[list[dict], list[tuple[str, str]]]:
     """Metrics for every reference image that has a test image at the same relative path.
 
-    Both images are normalised with the reference's intensity mapping and scored with a
-    data range of 1.
+    The test image of a JPEG reference may also be its lossless copy (``a.jpg`` ->
+    ``a.png`` or ``a.tif``, as ``medden noise`` and ``medden denoise`` write it).  Both
+    images are normalised with the reference's intensity mapping and scored with a data
+    range of 1.
 
     Returns
     -------
@@ -41,12 +44,13 @@ def evaluate_folders(
     rows: list[dict] = []
     problems: list[tuple[str, str]] = []
     for key, ref_item in sorted(ref_items.items()):
-        if key not in test_items:
+        test_item = find_output(ref_item, test_items)
+        if test_item is None:
             problems.append((key, "no test image at this relative path"))
             continue
         try:
             ref = read_item(ref_item)
-            out = read_item(test_items[key])
+            out = read_item(test_item)
             if ref.data.shape != out.data.shape:
                 raise ValueError(f"shapes differ: {ref.data.shape} vs {out.data.shape}")
             mapping = fit_intensity(ref, modality)

@@ -2,7 +2,9 @@
 
 This is the loop behind ``medden noise`` and ``medden denoise``: scan IN, read each image
 (DICOM series, NIfTI, raster), normalise its intensities, apply the operation, restore the
-original units and write the same format under OUT at the same relative path.
+original units and write the same format under OUT at the same relative path -- except for
+lossy-compressed inputs, written without further loss by default (:mod:`medden.io.lossy`:
+``a.jpg`` becomes ``a.png``; each such input is noted in the report and its summary).
 
 Guarantees
 ----------
@@ -13,7 +15,9 @@ Guarantees
   (``.NAME.XXXXXXXX.tmp``) are removed by the next run into the same OUT.
 * Outputs that already exist are an error up-front (before any work), unless
   ``existing="resume"`` (inputs whose outputs all exist are skipped, the others redone) or
-  ``existing="overwrite"``.
+  ``existing="overwrite"``.  Two inputs with one output path (``a.jpg`` written as
+  ``a.png`` beside ``a.png``) never overwrite each other: the renamed one fails with the
+  reason, the other is written.
 * A bad input never stops the batch (unless ``strict``): files that are not images are
   ``skipped``; images that cannot be read, are empty, hold NaN/inf, or fail to process or
   write are ``failed``, each with its reason.  ``report.json`` lists every input.
@@ -53,6 +57,7 @@ from medden.io import (
     scan,
     write_image,
 )
+from medden.io.lossy import OutputFormat, lossy_note, output_relpath, prepare_write
 
 __all__ = [
     "Existing",
@@ -105,7 +110,9 @@ class FileResult:
 
     ``input`` is relative to IN (for a series of several files: their folder, the files
     being listed in ``files``), ``seconds`` the time spent on it (reading, normalising,
-    processing and writing), ``outputs`` are relative to OUT.
+    processing and writing), ``outputs`` are relative to OUT.  ``lossy_input`` says how
+    an input decoded from a lossy coding was written (:func:`medden.io.lossy.prepare_write`;
+    None for other inputs).
     """
 
     input: str
@@ -116,6 +123,7 @@ class FileResult:
     reason: str | None = None
     notes: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    lossy_input: dict[str, Any] | None = None
 
 
 @dataclass
@@ -155,6 +163,11 @@ class Report:
         tmp.write_text(json.dumps(payload, indent=2))
         os.replace(tmp, path)
 
+    def lossy_summary(self) -> list[str]:
+        """One line per way lossy-compressed inputs were written, with their number."""
+        notes = [lossy_note(r.lossy_input) for r in self.results if r.lossy_input]
+        return [f"{notes.count(note)} input(s) {note}" for note in dict.fromkeys(notes)]
+
     def summary_table(self) -> str:
         """A plain-text table of every input (paths only, never patient data)."""
         rows = [("status", "seconds", "model", "input", "output / reason")]
@@ -168,6 +181,7 @@ class Report:
             f"{row[3]:<{widths[3]}}  {row[4]}"
             for row in rows
         ]
+        lines += self.lossy_summary()
         counts = self.counts()
         lines.append(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed")
         return "\n".join(lines)
@@ -207,9 +221,14 @@ def read_item(item: ScanItem) -> MedicalImage:
     return read_image(item.paths[0])
 
 
-def expected_outputs(item: ScanItem, destination: Path) -> list[Path]:
-    """The files :func:`medden.io.write_image` writes for ``item`` under ``destination``."""
-    target = destination / item.relpath
+def expected_outputs(item: ScanItem, destination: Path,
+                     output_format: OutputFormat = "png") -> list[Path]:
+    """The files :func:`medden.io.write_image` writes for ``item`` under ``destination``.
+
+    ``output_format`` says how lossy-compressed inputs are written
+    (:func:`medden.io.lossy.output_relpath`).
+    """
+    target = destination / output_relpath(item, output_format)
     if item.kind == "dicom_series" and len(item.paths) > 1:
         return [target / path.name for path in item.paths]
     return [target]
@@ -270,38 +289,65 @@ class _Task:
     index: int
     item: ScanItem
     outputs: list[Path]
+    target: Path  # what write_image is given: the output file, or a series' folder
     seconds: float = 0.0
     label: str | None = None
     notes: list[str] = field(default_factory=list)
+    lossy_input: dict[str, Any] | None = None
 
 
 def _series_files(item: ScanItem, root: Path) -> list[str]:
     return [str(p.relative_to(root)) for p in item.paths] if len(item.paths) > 1 else []
 
 
+def _clashes(outputs: list[list[Path]], renamed: list[bool]) -> dict[int, int]:
+    """Items whose output paths another item has already: item index -> that item's index.
+
+    Items are served in order, those written under their own name first, so an input
+    renamed on output (``a.jpg`` -> ``a.png``) never takes the place of an ``a.png`` input.
+    """
+    claimed: dict[Path, int] = {}
+    clashes: dict[int, int] = {}
+    for index in sorted(range(len(outputs)), key=renamed.__getitem__):
+        clash = next((claimed[o] for o in outputs[index] if o in claimed), None)
+        if clash is None:
+            claimed.update(dict.fromkeys(outputs[index], index))
+        else:
+            clashes[index] = clash
+    return clashes
+
+
+def _clash_reason(other: ScanItem, output: Path, renamed: bool) -> str:
+    reason = f"its output path is also the output of {other.relpath}"
+    if renamed:
+        reason += (f" (a lossy input, it is written without loss as {output.name}; rename "
+                   "one of them or choose another --format)")
+    return reason
+
+
 def _plan(
     items: list[ScanItem], source: Path, destination: Path, existing: Existing,
+    output_format: OutputFormat,
 ) -> tuple[list[_Task], dict[int, FileResult]]:
     """Decide which items to process; results for those that need no work (or cannot run)."""
     root = source if source.is_dir() else source.parent
     inputs = {p.resolve() for item in items for p in item.paths}
     tasks: list[_Task] = []
     done: dict[int, FileResult] = {}
-    claimed: dict[Path, str] = {}
+    planned = [expected_outputs(item, destination, output_format) for item in items]
+    renamed = [output_relpath(item, output_format) != item.relpath for item in items]
+    clashes = _clashes(planned, renamed)
     conflicts = []
-    for index, item in enumerate(items):
+    for index, (item, outputs) in enumerate(zip(items, planned, strict=True)):
         label = str(item.relpath)
         files = _series_files(item, root)
-        outputs = expected_outputs(item, destination)
-        clash = next((claimed[o] for o in outputs if o in claimed), None)
         if any(o.resolve() in inputs for o in outputs):
             raise UsageError(f"writing '{label}' into '{destination}' would replace an "
                              f"input file of '{source}'; choose another output folder")
-        if clash is not None:
-            done[index] = FileResult(label, "failed", files=files,
-                                     reason=f"its output path is also the output of {clash}")
+        if index in clashes:
+            reason = _clash_reason(items[clashes[index]], outputs[0], renamed[index])
+            done[index] = FileResult(label, "failed", files=files, reason=reason)
             continue
-        claimed.update(dict.fromkeys(outputs, label))
         present = [o for o in outputs if o.exists()]
         if present and existing == "error":
             conflicts.append(label)
@@ -311,7 +357,8 @@ def _plan(
                 reason="output already complete (--resume)", files=files,
             )
             continue
-        tasks.append(_Task(index, item, outputs))
+        tasks.append(_Task(index, item, outputs,
+                           destination / output_relpath(item, output_format)))
     if conflicts:
         shown = ", ".join(conflicts[:3]) + (", ..." if len(conflicts) > 3 else "")
         raise UsageError(
@@ -342,9 +389,20 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _choose_encoding(task: _Task, image: MedicalImage, output_format: OutputFormat) -> None:
+    """Set how a lossy or compressed input is written, and note it for the report."""
+    task.lossy_input = prepare_write(image, task.target, output_format)
+    if task.lossy_input is not None:
+        task.notes.append(lossy_note(task.lossy_input))
+    elif "decompressed_from" in image.meta.extra:
+        task.notes.append(f"decoded from {image.meta.extra['decompressed_from']}, "
+                          "written uncompressed")
+
+
 def _compute(task: _Task, image: MedicalImage, prepare: Prepare,
-             modality: str | None) -> Operation:
-    """Validate, normalise, apply the operation and restore units, in ``image.data``."""
+             modality: str | None, output_format: OutputFormat) -> Operation:
+    """Validate, normalise, apply the operation and restore units, in ``image.data``;
+    choose how the image is written."""
     data = np.require(image.data, np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
     _check_values(data)
     operation = prepare(image, task.item)
@@ -358,9 +416,7 @@ def _compute(task: _Task, image: MedicalImage, prepare: Prepare,
                          f"to {out.shape}")
     _map_in_place(out, mapping.denormalise)
     image.data = out
-    if "decompressed_from" in image.meta.extra:
-        task.notes.append(f"decoded from {image.meta.extra['decompressed_from']}, "
-                          "written uncompressed")
+    _choose_encoding(task, image, output_format)
     return operation
 
 
@@ -384,6 +440,7 @@ def process_tree(
     method: str,
     modality: str | None = None,
     existing: Existing = "error",
+    output_format: OutputFormat = "png",
     jobs: int = 1,
     strict: bool = False,
     progress: bool = True,
@@ -405,6 +462,10 @@ def process_tree(
         Overrides the modality used for intensity normalisation.
     existing : {"error", "resume", "overwrite"}
         What to do when outputs already exist.
+    output_format : {"png", "tiff", "keep"}
+        How lossy-compressed inputs are written (:mod:`medden.io.lossy`): JPEG as PNG or
+        as TIFF, other lossy inputs without loss in their own format; or ``"keep"``: in
+        their own format and coding (DICOM stays uncompressed).
     jobs : int
         Threads reading ahead and writing behind (1: everything in this thread).
     strict : bool
@@ -430,11 +491,12 @@ def process_tree(
     check_output_location(source, destination)
     found = scan(source)
     root = source if source.is_dir() else source.parent
-    tasks, done = _plan(found.items, source, destination, existing)
+    tasks, done = _plan(found.items, source, destination, existing, output_format)
     destination.mkdir(parents=True, exist_ok=True)
     removed = _remove_temporaries(destination, source)
     report = Report(command=command, method=method,
-                    options={**(options or {}), "jobs": jobs, "existing": existing})
+                    options={**(options or {}), "jobs": jobs, "existing": existing,
+                             "format": output_format})
     if removed:
         report.options["removed_temporaries"] = removed
     for path, reason in found.skipped:
@@ -457,7 +519,7 @@ def process_tree(
             else []
         results[task.index] = FileResult(
             str(task.item.relpath), status, task.label, round(task.seconds, 3), outputs,
-            reason, task.notes, _series_files(task.item, root),
+            reason, task.notes, _series_files(task.item, root), task.lossy_input,
         )
         bar.update()
 
@@ -488,7 +550,8 @@ def process_tree(
                     read_ahead()
                 try:
                     image, task.seconds = future.result()
-                    operation, seconds = _timed(_compute, task, image, prepare, modality)
+                    operation, seconds = _timed(_compute, task, image, prepare, modality,
+                                                output_format)
                     task.seconds += seconds
                     _claim_series_uids(image, series_uids)
                 except Exception as exc:  # noqa: BLE001 - a bad file never stops the batch
@@ -496,7 +559,7 @@ def process_tree(
                     ok = False
                 else:
                     writes.append((task, writers.submit(
-                        _timed, write_image, image, destination / task.item.relpath,
+                        _timed, write_image, image, task.target,
                         derivation=operation.derivation, series_uid_map=series_uids,
                     )))
                 image = None  # the writer holds it now; free it before the next read

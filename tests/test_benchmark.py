@@ -92,6 +92,30 @@ def test_identity_scores_the_noisy_input(run):
         assert float(row["psnr"]) == pytest.approx(20 * math.log10(255 / level), abs=0.6)
 
 
+def test_noisy_images_are_drawn_in_memory_never_through_a_lossy_file(tmp_path,
+                                                                     jpeg_encodings):
+    """On JPEG photographs, identity scores the Gaussian noise exactly as drawn in memory
+    (a noisy image that passed through a JPEG file would score about 2 dB higher)."""
+    data = tmp_path / "skin"
+    data.mkdir()
+    yy, xx = np.mgrid[0:64, 0:64]
+    photo = np.stack([128 + 40 * np.sin(xx / 9), 128 + 40 * np.cos(yy / 7), 120 + xx // 4], -1)
+    Image.fromarray(photo.astype(np.uint8)).save(data / "lesion.jpg", quality=75)
+    jpeg_encodings.clear()  # the input itself
+    assert main(["benchmark", "--data", str(data), "--models", "identity", "--noise",
+                 "gaussian", "--levels", "25", "--seed", "3", "--out", str(tmp_path / "out"),
+                 "--quiet", "--skip", "oracle,ablation,curves,figures,cost"]) == 0
+    assert jpeg_encodings == []
+    (row,) = _rows(tmp_path / "out" / "per_image.csv")
+    (image,), _ = load_images(data)
+    spec = Spec("gaussian", {"sigma": 25.0})
+    noisy = noisy_image(image, Condition("gaussian", 25.0, spec), noise_registry.create(spec),
+                        seed=3)
+    expected = psnr(image.clean.numpy(), np.clip(noisy[0].numpy(), 0, 1), data_range=1.0)
+    assert float(row["psnr"]) == pytest.approx(expected, abs=1e-4)
+    assert float(row["psnr"]) == pytest.approx(20 * math.log10(255 / 25), abs=0.3)
+
+
 def test_oracle_is_at_least_the_given_setting_on_every_image(run):
     _, out = run
     rows = _rows(out / "per_image.csv")

@@ -76,6 +76,19 @@ def test_monai_bundle_run_denoises_a_folder_into_the_same_formats(bundle, tmp_pa
     assert report["counts"]["ok"] == 2
 
 
+def test_monai_bundle_evaluation_never_writes_noisy_images_to_jpeg(bundle, tmp_path,
+                                                                   jpeg_encodings):
+    data = tmp_path / "eval_data"
+    data.mkdir()
+    for index, png in enumerate(sorted(write_images(tmp_path / "png", count=2).iterdir())):
+        Image.open(png).save(data / f"x{index}.jpg", quality=80)
+    jpeg_encodings.clear()  # the inputs themselves
+    run(config_file=str(bundle / "configs" / "evaluate.json"), bundle_root=str(bundle),
+        dataset_dir=str(data), output_dir=str(tmp_path / "eval"))
+    assert (tmp_path / "eval" / "quality.csv").is_file()
+    assert jpeg_encodings == []
+
+
 def test_monai_bundle_run_passes_self_ensemble_on(bundle, tmp_path):
     source = write_images(tmp_path / "in", count=1, size=40)
     run(config_file=str(bundle / "configs" / "inference.json"), bundle_root=str(bundle),

@@ -20,6 +20,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels import convert_color_space
 from pydicom.uid import (
+    JPEG2000,
     CTImageStorage,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -39,6 +40,9 @@ from medden.io import (
     write_image,
 )
 from medden.io.dicom_derived import DERIVED_KEYWORDS
+from medden.io.jpeg_quality import estimate_jpeg_quality, ijg_tables
+from medden.io.lossy import find_output, prepare_write
+from medden.io.raster import store_losslessly
 
 DATA = Path(__file__).parent / "data"
 REAL_CT = DATA / "ct_slice_tcga_60_2724.dcm"
@@ -273,6 +277,7 @@ def test_compressed_dicom_is_decoded_and_written_uncompressed(tmp_path, syntax):
     compressed.compress(syntax, generate_instance_uid=False)
     image = read_image(save(compressed, tmp_path / "c.dcm"))
     assert image.meta.extra["decompressed_from"] == syntax.name
+    assert "lossy_compression" not in image.meta.extra
     np.testing.assert_array_equal(image.data[0], pixels - 1024.0)
     out = pydicom.dcmread(write_image(image, tmp_path / "o.dcm")[0])
     assert out.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
@@ -289,13 +294,34 @@ def test_jpeg_baseline_dicom_is_decoded(tmp_path):
     ds.PixelData = encapsulate([encoded.getvalue()])
     ds["PixelData"].VR = "OB"
     ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    coded_bytes = len(ds.PixelData)
     image = read_image(save(ds, tmp_path / "jpeg.dcm"))
     assert image.meta.extra["decompressed_from"] == "JPEG Baseline (Process 1)"
+    assert image.meta.extra["lossy_compression"] == "JPEG Baseline (Process 1)"
     decoded_by_pillow = np.asarray(Image.open(encoded)).astype(np.float32)
     assert np.abs(image.data[0] - decoded_by_pillow).max() <= 1  # IDCTs differ by 1 at most
     out = pydicom.dcmread(write_image(image, tmp_path / "o.dcm")[0])
     assert out.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
     np.testing.assert_array_equal(out.pixel_array, image.data[0])
+    # the derived file says it was lossy-compressed once (PS3.3 C.7.6.1.1.5)
+    assert out.LossyImageCompression == "01"
+    assert out.LossyImageCompressionMethod == "ISO_10918_1"
+    assert out.LossyImageCompressionRatio == pytest.approx(32 * 40 / coded_bytes, abs=0.01)
+
+
+@pytest.mark.parametrize(("stated", "lossy"), [(None, True), ("01", True), ("00", False)])
+def test_jpeg_2000_dicom_is_lossy_unless_it_says_otherwise(tmp_path, stated, lossy):
+    pixels = ramp((32, 32), -500, 1500, "int16")
+    ds = make_dataset(pixels)
+    ds.compress(JPEG2000, j2k_cr=[20], generate_instance_uid=False)
+    if stated is not None:
+        ds.LossyImageCompression = stated
+    image = read_image(save(ds, tmp_path / "j2k.dcm"))
+    assert ("lossy_compression" in image.meta.extra) == lossy
+    out = pydicom.dcmread(write_image(image, tmp_path / "o.dcm")[0])
+    assert out.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert out.get("LossyImageCompression") == ("01" if lossy else stated)
+    assert ("LossyImageCompressionMethod" in out) == lossy
 
 
 def test_dicom_without_preamble_or_extension_is_detected(tmp_path):
@@ -536,6 +562,52 @@ def test_16bit_colour_png_is_refused(tmp_path):
         read_image(tmp_path / "deep_rgb.png")
 
 
+@pytest.mark.parametrize("quality", [5, 50, 75, 90, 100])
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_jpeg_quality_is_estimated_from_the_quantisation_tables(tmp_path, quality, mode):
+    pixels = ramp((16, 16, 3), 0, 255, "uint8")
+    Image.fromarray(pixels).convert(mode).save(tmp_path / "q.jpg", quality=quality)
+    assert estimate_jpeg_quality(Image.open(tmp_path / "q.jpg").quantization) == quality
+    assert read_image(tmp_path / "q.jpg").meta.extra["save"]["quality"] == quality
+
+
+def test_jpeg_quality_of_foreign_tables_is_the_nearest_and_none_without_tables():
+    tables = ijg_tables(80)
+    tables[0, :4] += 3  # another encoder's tables, close to quality 80
+    assert estimate_jpeg_quality({0: list(tables[0]), 1: list(tables[1])}) == 80
+    assert estimate_jpeg_quality({}) is None
+
+
+def test_jpeg_stored_losslessly_as_png_or_tiff_keeps_values_and_metadata(tmp_path):
+    pixels = ramp((12, 10, 3), 0, 255, "uint8")
+    Image.fromarray(pixels).save(tmp_path / "a.jpg", quality=70, dpi=(150, 150))
+    for name, written in (("a.png", "PNG"), ("a.tif", "TIFF (Deflate)")):
+        image = read_image(tmp_path / "a.jpg")
+        assert store_losslessly(image, tmp_path / "out" / name) == written
+        out = read_image(write_image(image, tmp_path / "out" / name)[0])
+        np.testing.assert_array_equal(out.data, image.data)
+        assert "lossy_compression" not in out.meta.extra
+        assert Image.open(tmp_path / "out" / name).info["dpi"] == pytest.approx((150, 150), abs=0.1)
+    with pytest.raises(ValueError, match="lossy-compressed"):
+        store_losslessly(read_image(tmp_path / "out" / "a.png"), tmp_path / "b.png")
+
+
+def test_lossy_tiff_is_stored_with_deflate(tmp_path):
+    pixels = ramp((3, 8, 9), 0, 255, "uint8")
+    tifffile.imwrite(tmp_path / "a.tif", pixels.transpose(1, 2, 0), photometric="rgb")
+    image = read_image(tmp_path / "a.tif")
+    assert prepare_write(image, tmp_path / "o.tif", "png") is None  # stored without loss
+    # as _read_tiff describes a JPEG-compressed TIFF (decoding one needs imagecodecs)
+    image.meta.extra["save"]["compression"] = tifffile.COMPRESSION.JPEG
+    image.meta.extra["lossy_compression"] = "TIFF JPEG"
+    assert prepare_write(image, tmp_path / "o.tif", "png") == {
+        "compression": "TIFF JPEG", "written_as": "TIFF (Deflate)", "lossless": True}
+    write_image(image, tmp_path / "o.tif")
+    with tifffile.TiffFile(tmp_path / "o.tif") as tif:
+        assert tif.pages[0].compression == tifffile.COMPRESSION.ADOBE_DEFLATE
+        np.testing.assert_array_equal(tif.asarray(), pixels.transpose(1, 2, 0))
+
+
 def test_jpeg_written_as_jpeg_close_to_input(tmp_path):
     yy, xx = np.mgrid[0:32, 0:32]
     smooth = np.stack([xx * 8, yy * 8, (xx + yy) * 4], axis=-1).astype(np.uint8)
@@ -547,6 +619,19 @@ def test_jpeg_written_as_jpeg_close_to_input(tmp_path):
 
 
 # --------------------------------------------------------------------------- scan / detect
+def test_find_output_of_a_jpeg_is_its_lossless_copy(tmp_path):
+    for folder, names in (("ref", ["a.jpg", "b.jpeg", "c.png"]),
+                          ("test", ["a.png", "b.tif", "c.png"])):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / folder / name)
+    found = {i.key: i for i in scan(tmp_path / "test").items}
+    pairs = {item.key: find_output(item, found) for item in scan(tmp_path / "ref").items}
+    assert {key: item.key for key, item in pairs.items()} == {
+        "a.jpg": "a.png", "b.jpeg": "b.tif", "c.png": "c.png"}
+    assert find_output(scan(tmp_path / "ref").items[0], {}) is None
+
+
 def test_scan_mixed_folder(tmp_path):
     root = tmp_path / "in"
     root.mkdir()

@@ -6,16 +6,18 @@ import argparse
 import hashlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from medden.intensity import MODALITIES
+from medden.io.lossy import OUTPUT_FORMATS
 from medden.noise import make_generator
 from medden.process import Existing, Report
 from medden.spec import Spec, load_spec_file, parse_spec
 
 __all__ = ["add_spec_arguments", "spec_from_args", "item_generator", "add_tree_arguments",
-           "existing_from_args", "finish"]
+           "existing_from_args", "tree_options", "finish"]
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser, option: str, what: str) -> None:
@@ -61,6 +63,13 @@ def add_tree_arguments(parser: argparse.ArgumentParser) -> None:
     existing.add_argument("--overwrite", action="store_true",
                           help="replace outputs that exist (without --resume or --overwrite, "
                                "existing outputs are an error before any work)")
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, default="png",
+                        help="how inputs decoded from a lossy coding are written: png "
+                             "(default) or tiff: a JPEG file as PNG or TIFF (a.jpg -> a.png "
+                             "or a.tif), a TIFF with a lossy codec as TIFF with Deflate, "
+                             "DICOM uncompressed -- no loss added; keep: in their own format "
+                             "(JPEG re-encoded at the input's estimated quality; DICOM still "
+                             "uncompressed). The report notes each such input")
     parser.add_argument("--strict", action="store_true",
                         help="stop at the first input that fails (exit status 1)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
@@ -72,6 +81,14 @@ def add_tree_arguments(parser: argparse.ArgumentParser) -> None:
 def existing_from_args(args: argparse.Namespace) -> Existing:
     """``"resume"``, ``"overwrite"`` or ``"error"`` from ``--resume`` / ``--overwrite``."""
     return "resume" if args.resume else "overwrite" if args.overwrite else "error"
+
+
+def tree_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of :func:`medden.process.process_tree` from the options that
+    :func:`add_tree_arguments` added."""
+    return {"modality": args.modality, "existing": existing_from_args(args),
+            "output_format": args.format, "jobs": args.jobs, "strict": args.strict,
+            "progress": not args.quiet}
 
 
 def finish(report: Report, out: Path, quiet: bool) -> int:

@@ -13,6 +13,7 @@ from medden.figures import side_by_side
 from medden.infer import Denoising
 from medden.intensity import fit_intensity
 from medden.io import MedicalImage, ScanItem, scan
+from medden.io.lossy import find_output
 from medden.process import Operation, process_tree, read_item
 from medden.registry import noise_registry, pipeline_registry
 from medden.spec import parse_spec
@@ -47,12 +48,14 @@ def _figure_rows(samples: Path, noisy: Path, denoised: Path, scores: dict) -> li
     denoised_items = {i.key: i for i in scan(denoised).items}
     for item in scan(samples).items:
         key = item.key
-        if key not in noisy_items or key not in denoised_items:
+        noisy_item, denoised_item = (find_output(item, noisy_items),
+                                     find_output(item, denoised_items))
+        if noisy_item is None or denoised_item is None:
             continue
         clean = read_item(item)
         mapping = fit_intensity(clean)
         panels = [("clean", mapping.normalise(clean.data))]
-        for label, found in (("noisy", noisy_items[key]), ("denoised", denoised_items[key])):
+        for label, found in (("noisy", noisy_item), ("denoised", denoised_item)):
             psnr = scores[label].get(key, math.nan)
             panels.append((f"{label} {psnr:.2f} dB", mapping.normalise(read_item(found).data)))
         rows.append((key, panels))

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from medden.commands._common import add_tree_arguments, existing_from_args, finish
+from medden.commands._common import add_tree_arguments, finish, tree_options
 from medden.denoisers import (
     Network,
     bundle_for_modality,
@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "content and grouped into series) and write the results under OUT with the same "
             "relative paths and formats: DICOM as a new derived series (new UIDs, every other "
             "tag kept), NIfTI with the same affine and header, rasters with the same mode and "
-            "bit depth. OUT must not be inside IN. Every file is written under a temporary "
+            "bit depth; lossy inputs without further loss (JPEG as PNG; see --format). OUT "
+            "must not be inside IN. Every file is written under a temporary "
             "name and renamed. Files that are not images are skipped; an image that cannot be "
             "read or denoised fails without stopping the batch. OUT/report.json lists every "
             "input. Exit status: 0 all succeeded, 1 some failed, 2 usage error. Without "
@@ -161,9 +162,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = process_tree(
         args.input, args.output, prepare, command="denoise",
-        method=given.label if given else "bundle by modality",
-        modality=args.modality, existing=existing_from_args(args), jobs=args.jobs,
-        strict=args.strict, progress=not args.quiet,
+        method=given.label if given else "bundle by modality", **tree_options(args),
         options={"device": args.device, "tile": args.tile, "tile_3d": args.tile_3d,
                  "slice_batch": args.slice_batch, "self_ensemble": args.self_ensemble},
     )

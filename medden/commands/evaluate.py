@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="MSE / PSNR / SSIM / VIFP (and ΔE for RGB) of test images against references",
         description=(
-            "Pair the images of --test with those of --reference by relative path and print "
+            "Pair the images of --test with those of --reference by relative path (a JPEG "
+            "reference also with its lossless copy: a.jpg with a.png or a.tif) and print "
             "MSE, PSNR, SSIM, VIFP (and CIEDE2000 ΔE for RGB) per pair and their mean. Both "
             "images are normalised with the reference's intensity mapping, so PSNR uses a data "
             "range of 1 (for CT: the HU window; for 8-bit images: 255 grey levels)."

@@ -10,10 +10,10 @@ import torch
 from medden.commands._common import (
     add_spec_arguments,
     add_tree_arguments,
-    existing_from_args,
     finish,
     item_generator,
     spec_from_args,
+    tree_options,
 )
 from medden.errors import UsageError
 from medden.io import MedicalImage, ScanItem
@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write noisy copies of a file or folder (same formats, same tree)",
         description=(
             "Add noise to every image of IN (a file or a folder, recursive) and write the "
-            "noisy copies under OUT with the same relative paths and formats. Levels are on "
+            "noisy copies under OUT with the same relative paths and formats, except that "
+            "lossy inputs are written without loss (JPEG as PNG: a lossy file would change "
+            "the noise; see --format). Levels are on "
             "the 0-255 scale of the normalised image. The noise of each file depends only on "
             "--seed and its relative path, so reruns reproduce it exactly. Examples: "
             "'--noise gaussian:sigma=25', '--noise masked:noise=speckle,sigma=25', "
@@ -59,9 +61,6 @@ def run(args: argparse.Namespace) -> int:
 
         return Operation(str(spec), add_noise, derivation)
 
-    report = process_tree(
-        args.input, args.output, prepare, command="noise", method=str(spec),
-        modality=args.modality, existing=existing_from_args(args), jobs=args.jobs,
-        strict=args.strict, progress=not args.quiet,
-    )
+    report = process_tree(args.input, args.output, prepare, command="noise",
+                          method=str(spec), **tree_options(args))
     return finish(report, args.output, args.quiet)

@@ -2,7 +2,8 @@
 
 Read any supported file with :func:`read_image` (or a DICOM series with
 :func:`read_dicom_series`), get a :class:`MedicalImage` (float32, channel-first, original
-units), and write it back in the same format with :func:`write_image`.  :func:`scan` finds
+units), and write it back in the same format with :func:`write_image` (lossy-compressed
+rasters without further loss after :func:`medden.io.lossy.prepare_write`).  :func:`scan` finds
 the images of a folder tree.  See :mod:`medden.io.image` for the data convention and the
 format modules for details.
 """
@@ -60,6 +61,10 @@ def write_image(
     series_uid_map: dict[str, str] | None = None,
 ) -> list[Path]:
     """Write ``image`` in the format it was read from; returns the written paths.
+
+    A raster read from a lossy-compressed file is written in its lossy coding again unless
+    :func:`medden.io.lossy.prepare_write` chose a lossless one first (DICOM is always
+    written uncompressed).
 
     Values are converted back to the stored representation (inverse rescale, rounding
     for integer types, clipping to the representable range, original dtype).  Every file is

@@ -14,6 +14,11 @@ Reading
 * Compressed transfer syntaxes (JPEG baseline/lossless, JPEG-LS, JPEG 2000, RLE; decoded
   by the installed pylibjpeg plugins) are decompressed on read.
   ``meta.extra["decompressed_from"]`` names the source syntax.
+* Lossy syntaxes (JPEG baseline and extended; JPEG-LS near-lossless, JPEG 2000 and HTJ2K
+  unless LossyImageCompression says ``00``) also set ``meta.extra["lossy_compression"]``,
+  and the dataset records the loss as PS3.3 C.7.6.1.1.5 asks: LossyImageCompression
+  ``01`` (never reset), LossyImageCompressionMethod and LossyImageCompressionRatio added
+  when missing, so every file derived from it says that it was lossy-compressed once.
 * YCbCr colour (compressed or not) is converted to RGB by pydicom, and the written files
   say PhotometricInterpretation ``RGB`` accordingly.
 
@@ -39,7 +44,18 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    HTJ2K,
+    JPEG2000,
+    JPEG2000MC,
+    UID,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    JPEGExtended12Bit,
+    JPEGLSNearLossless,
+)
 
 from medden.io._values import check_shape, to_stored
 from medden.io.atomic import atomic_write
@@ -49,6 +65,11 @@ from medden.io.image import ImageMeta, MedicalImage
 __all__ = ["read_dicom_file", "read_dicom_series", "write_dicom", "probe_dicom", "DicomProbe"]
 
 _PIXEL_DATA = 0x7FE00010
+#: Syntaxes whose coding always loses information, and those whose coding may (the dataset's
+#: LossyImageCompression says which), with the LossyImageCompressionMethod of the coding.
+_LOSSY_SYNTAXES = {JPEGBaseline8Bit: "ISO_10918_1", JPEGExtended12Bit: "ISO_10918_1"}
+_MAYBE_LOSSY_SYNTAXES = {JPEGLSNearLossless: "ISO_14495_1", JPEG2000: "ISO_15444_1",
+                         JPEG2000MC: "ISO_15444_1", HTJ2K: "ISO_15444_15"}
 
 
 @dataclass
@@ -60,6 +81,7 @@ class _Entry:
     planes: np.ndarray
     rescale: np.ndarray
     decompressed_from: str | None
+    lossy_compression: str | None
 
 
 def _stored_dtype(ds: Dataset) -> np.dtype:
@@ -118,6 +140,33 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian if little else ExplicitVRBigEndian
 
 
+def _lossy_method(ds: Dataset, syntax: UID) -> str | None:
+    """The LossyImageCompressionMethod of ``syntax`` when ``ds`` is coded with loss, else None.
+
+    For syntaxes that may be lossless, only an explicit LossyImageCompression ``00`` says so.
+    """
+    if syntax in _LOSSY_SYNTAXES:
+        return _LOSSY_SYNTAXES[syntax]
+    if ds.get("LossyImageCompression") == "00":
+        return None
+    return _MAYBE_LOSSY_SYNTAXES.get(syntax)
+
+
+def _record_lossy_compression(ds: Dataset, method: str) -> None:
+    """Say in ``ds`` that its compressed pixel data were coded with loss (before decoding).
+
+    LossyImageCompression becomes ``01``; the method and the compression ratio (decoded
+    bytes over coded bytes) are added when the dataset does not give them.
+    """
+    ds.LossyImageCompression = "01"
+    if "LossyImageCompressionMethod" not in ds:
+        ds.LossyImageCompressionMethod = method
+    if "LossyImageCompressionRatio" not in ds:
+        decoded = (int(ds.get("NumberOfFrames") or 1) * int(ds.Rows) * int(ds.Columns)
+                   * int(ds.SamplesPerPixel) * int(ds.BitsAllocated) // 8)
+        ds.LossyImageCompressionRatio = f"{decoded / len(ds.PixelData):.2f}"
+
+
 def _read_entry(path: Path) -> _Entry:
     ds = pydicom.dcmread(path, force=True)
     if "PixelData" not in ds:
@@ -125,9 +174,13 @@ def _read_entry(path: Path) -> _Entry:
     _ensure_transfer_syntax(ds)
     dtype = _stored_dtype(ds)
     syntax = ds.file_meta.TransferSyntaxUID
-    decompressed_from = None
+    decompressed_from = lossy_compression = None
     if syntax.is_compressed:
         decompressed_from = syntax.name
+        method = _lossy_method(ds, syntax)
+        if method is not None:
+            lossy_compression = syntax.name
+            _record_lossy_compression(ds, method)
         ds.decompress(generate_instance_uid=False)
     frames = int(ds.get("NumberOfFrames") or 1)
     rows, cols, samples = int(ds.Rows), int(ds.Columns), int(ds.SamplesPerPixel)
@@ -136,7 +189,7 @@ def _read_entry(path: Path) -> _Entry:
         ds.PhotometricInterpretation = "RGB"  # pixel_array converted YCbCr to RGB
     del ds.PixelData  # the writer sets new pixel data; frees the decoded buffer
     return _Entry(path, ds, planes.astype(dtype, copy=False), _frame_rescale(ds, frames),
-                  decompressed_from)
+                  decompressed_from, lossy_compression)
 
 
 def _slice_order(entries: list[_Entry]) -> list[int]:
@@ -191,9 +244,10 @@ def _image(entries: list[_Entry], layout: str) -> MedicalImage:
         "rescale": rescale,
         "volume": volume,
     }
-    decompressed = sorted({e.decompressed_from for e in entries if e.decompressed_from})
-    if decompressed:
-        extra["decompressed_from"] = ", ".join(decompressed)
+    for key in ("decompressed_from", "lossy_compression"):
+        names = sorted({getattr(e, key) for e in entries} - {None})
+        if names:
+            extra[key] = ", ".join(names)
     first = entries[0].ds
     meta = ImageMeta(
         source=entries[0].path,

@@ -14,7 +14,10 @@ Intensity normalisation to [0, 1] is a separate step (:mod:`medden.intensity`).
 ``meta.extra`` holds what the writer of the format needs; its content is private to the
 format module (see :mod:`medden.io.dicom`, :mod:`medden.io.nifti`, :mod:`medden.io.raster`),
 except ``extra["decompressed_from"]``: the name of the compressed DICOM transfer syntax the
-image was decoded from (absent when the input was not compressed).
+image was decoded from (absent when the input was not compressed), and
+``extra["lossy_compression"]``: the lossy coding the values were decoded from (``"JPEG"``,
+``"TIFF JPEG"``, a DICOM transfer syntax name; absent when the input was stored without
+loss).  :mod:`medden.io.lossy` decides how such an image is written.
 """
 
 from __future__ import annotations

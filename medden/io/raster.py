@@ -20,18 +20,23 @@ Writing
 Same format and mode as read, with values rounded, clipped to the dtype range and cast
 to the stored dtype; ICC profile, EXIF, DPI and PNG text chunks are kept; TIFF keeps its
 photometric interpretation, planar configuration, compression, resolution and
-description.  JPEG is lossy: it is written as JPEG at quality 95 with the source's chroma
-subsampling, so it round-trips closely but not exactly (use PNG or TIFF input for
-lossless results).
+description.  JPEG is lossy: as read, it is written as JPEG again at the quality estimated
+from its quantisation tables (:mod:`medden.io.jpeg_quality`; 95 without tables) with the
+source's chroma subsampling, so it round-trips closely but not exactly.
+:func:`store_losslessly` makes the writer store a lossy-compressed image without loss
+instead: a JPEG as PNG or TIFF (Deflate), a TIFF compressed with a lossy codec with Deflate.
 
 ``meta.extra`` keys: ``codec`` (``"pillow"`` or ``"tifffile"``), ``format`` (Pillow format
 name) or ``axes`` (tifffile series axes), ``save`` (writer options), ``shape`` (shape of
-``data``), and when present ``alpha`` (stored alpha planes) and ``converted_from`` (mode).
+``data``), and when present ``alpha`` (stored alpha planes), ``converted_from`` (mode),
+``lossy_compression`` (see :mod:`medden.io.image`) and ``quality_source`` (how the JPEG
+quality in ``save`` was chosen).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -40,17 +45,30 @@ from PIL import Image, JpegImagePlugin, PngImagePlugin
 from medden.io._values import check_shape, dtype_limits, to_stored
 from medden.io.atomic import atomic_write
 from medden.io.image import ImageMeta, MedicalImage
+from medden.io.jpeg_quality import DEFAULT_JPEG_QUALITY, estimate_jpeg_quality
 
-__all__ = ["RASTER_SUFFIXES", "read_raster", "write_raster", "probe_raster"]
+__all__ = ["RASTER_SUFFIXES", "JPEG_SUFFIXES", "read_raster", "write_raster", "probe_raster",
+           "store_losslessly", "lossy_encoding"]
 
 RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+#: Suffixes of JPEG files (renamed when written losslessly: :mod:`medden.io.lossy`).
+JPEG_SUFFIXES = (".jpg", ".jpeg")
 _TIFF_SUFFIXES = (".tif", ".tiff")
+#: Pillow formats of JPEG files (MPO: a JPEG with more frames, as cameras write).
+_JPEG_FORMATS = ("JPEG", "MPO")
+#: TIFF compressions that may lose information; lossless writing replaces them by Deflate.
+_LOSSY_TIFF = frozenset(c for c in tifffile.COMPRESSION if c.name in {
+    "OJPEG", "JPEG", "JPEG_99", "ALT_JPEG", "JPEG_LOSSY", "JPEG_2000_LOSSY", "JPEGXR",
+    "JPEGXR_NDPI", "WEBP", "WEBP_DEPRECATED", "LERC", "JPEGXL", "JPEGXL_DNG", "JPEG2000",
+})
+#: Metadata Pillow carries over into every format it writes.
+_CARRIED = ("icc_profile", "exif", "dpi")
+_DEFLATE_TIFF = "TIFF (Deflate)"
 _CONVERSIONS = {"1": "L", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB"}
 _PILLOW_MODES = ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I", "F")
 _TIFF_PHOTOMETRIC = (
     tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.MINISWHITE, tifffile.PHOTOMETRIC.RGB
 )
-_JPEG_QUALITY = 95
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -83,18 +101,27 @@ def _check_png_depth(path: Path) -> None:
 
 def _save_options(image: Image.Image) -> dict:
     """Metadata to carry over when saving (ICC profile, EXIF, DPI, PNG text)."""
-    options = {k: image.info[k] for k in ("icc_profile", "exif", "dpi") if k in image.info}
+    options = {k: image.info[k] for k in _CARRIED if k in image.info}
     if image.format == "PNG" and image.text:
         chunks = PngImagePlugin.PngInfo()
         for key, value in image.text.items():
             chunks.add_text(key, value)
         options["pnginfo"] = chunks
-    if image.format == "JPEG":
-        options["quality"] = _JPEG_QUALITY
-        sampling = JpegImagePlugin.get_sampling(image)
-        if sampling >= 0:
-            options["subsampling"] = sampling
     return options
+
+
+def _jpeg_options(image: Image.Image) -> tuple[dict[str, Any], str]:
+    """Quality and chroma subsampling to write a JPEG as ``image`` was, and the quality's
+    source (estimated from the quantisation tables, or the default)."""
+    quality = estimate_jpeg_quality(image.quantization)
+    source = "estimated from the input's quantisation tables"
+    if quality is None:
+        quality, source = DEFAULT_JPEG_QUALITY, f"default ({DEFAULT_JPEG_QUALITY})"
+    options: dict[str, Any] = {"quality": quality}
+    sampling = JpegImagePlugin.get_sampling(image)
+    if sampling >= 0:
+        options["subsampling"] = sampling
+    return options, source
 
 
 def _read_pillow(path: Path) -> MedicalImage:
@@ -102,6 +129,10 @@ def _read_pillow(path: Path) -> MedicalImage:
     with Image.open(path) as image:
         image.load()
         extra = {"codec": "pillow", "format": image.format, "save": _save_options(image)}
+        if image.format in _JPEG_FORMATS:
+            jpeg, extra["quality_source"] = _jpeg_options(image)
+            extra["save"].update(jpeg)
+            extra["lossy_compression"] = "JPEG"
         mode = image.mode
         target = _CONVERSIONS.get(mode)
         if mode == "P":
@@ -141,6 +172,8 @@ def _read_tiff(path: Path) -> MedicalImage:
         raise ValueError(f"{path}: TIFF axes {axes!r} not supported (YX, YXS, SYX, one stack axis)")
     array = np.moveaxis(array, axes.index("S"), 0) if "S" in axes else array[None]
     extra = {"codec": "tifffile", "axes": axes, "save": options}
+    if page.compression in _LOSSY_TIFF:
+        extra["lossy_compression"] = f"TIFF {page.compression.name}"
     extras = len(page.extrasamples)
     if extras:
         extra["alpha"] = array[-extras:].copy()
@@ -171,6 +204,62 @@ def probe_raster(path: Path) -> None:
     _check_png_depth(path)
     with Image.open(path) as image:
         image.verify()
+
+
+def store_losslessly(image: MedicalImage, path: Path) -> str:
+    """Make :func:`write_raster` store a lossy-compressed ``image`` at ``path`` without loss.
+
+    A JPEG is written as TIFF (Deflate) when ``path`` ends in ``.tif``/``.tiff`` and as PNG
+    otherwise, keeping its ICC profile, EXIF and DPI; a TIFF keeps its layout and metadata,
+    its lossy compression replaced by Deflate.  ``image.meta.extra`` is changed in place.
+
+    Parameters
+    ----------
+    image : MedicalImage
+        A raster read with ``meta.extra["lossy_compression"]`` set.
+    path : Path
+        Where it will be written.
+
+    Returns
+    -------
+    str
+        The format it will be written in: ``"PNG"`` or ``"TIFF (Deflate)"``.
+
+    Raises
+    ------
+    ValueError
+        When the image was not read from a lossy-compressed raster.
+    """
+    extra = image.meta.extra
+    if "lossy_compression" not in extra:
+        raise ValueError("store_losslessly needs a raster read from a lossy-compressed file")
+    if extra["codec"] == "tifffile":
+        extra["save"]["compression"] = tifffile.COMPRESSION.ADOBE_DEFLATE
+        return _DEFLATE_TIFF
+    carried = {k: extra["save"][k] for k in _CARRIED if k in extra["save"]}
+    if _is_tiff(Path(path)):
+        extra["format"], extra["save"] = "TIFF", {**carried, "compression": "tiff_adobe_deflate"}
+        return _DEFLATE_TIFF
+    extra["format"], extra["save"] = "PNG", carried
+    return "PNG"
+
+
+def lossy_encoding(image: MedicalImage) -> dict[str, Any]:
+    """How :func:`write_raster` re-encodes a lossy-compressed ``image`` in its own format.
+
+    Returns
+    -------
+    dict
+        ``written_as`` (``"JPEG"``, or ``"TIFF"`` and its compression), ``quality`` (JPEG:
+        1-100; other codecs: None, their default) and ``quality_source``.
+    """
+    extra = image.meta.extra
+    if extra["codec"] == "tifffile":
+        compression = extra["save"]["compression"]
+        return {"written_as": f"TIFF {compression.name}", "quality": None,
+                "quality_source": "the codec's default"}
+    return {"written_as": extra["format"], "quality": extra["save"]["quality"],
+            "quality_source": extra["quality_source"]}
 
 
 def write_raster(image: MedicalImage, path: Path) -> list[Path]:
