@@ -1,43 +1,20 @@
-"""BM3D denoising through the optional ``bm3d`` package.
-
-The ``bm3d`` package is free for non-commercial use only, so it is an optional extra
-(``pip install medden[bm3d]``): this module imports without it and the filter raises a
-clear error when built without it.
-"""
+"""BM3D denoising through the optional ``bm3d`` package (free for non-commercial use only:
+``pip install medden[bm3d]``; see :mod:`medden_classic._block_matching`)."""
 
 from __future__ import annotations
 
-import copy
-from types import ModuleType
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from medden.models import ClassicalDenoiser
+from medden_classic._block_matching import TakesSpectrum, import_package
 from medden_classic._common import noise_level, per_channel, require_positive, slicewise
 
 __all__ = ["BM3DFilter"]
 
-MISSING_BM3D = (
-    "the 'bm3d' model needs the optional 'bm3d' package (free for non-commercial use only): "
-    "pip install medden[bm3d]"
-)
-
-
 #: Smallest image side BM3D works on; smaller images are mirror-padded up to it.
 MIN_SIDE = 16
-
-
-def _import_bm3d() -> ModuleType:
-    try:
-        import bm3d
-    except ImportError as exc:
-        raise ImportError(MISSING_BM3D) from exc
-    if not hasattr(np, "trapz"):
-        # bm4d <= 4.2.5 (which bm3d uses for noise power spectra) calls np.trapz, removed in
-        # NumPy 2.4; np.trapezoid is the same function under its new name.
-        np.trapz = np.trapezoid
-    return bm3d
 
 
 #: Noise levels (on [0, 1]) below this are no noise: the image is returned as it is.  The
@@ -46,7 +23,7 @@ def _import_bm3d() -> ModuleType:
 NO_NOISE = 1e-6
 
 
-class BM3DFilter(ClassicalDenoiser):
+class BM3DFilter(TakesSpectrum, ClassicalDenoiser):
     """Block-matching and 3D filtering (BM3D); needs ``pip install medden[bm3d]``.
 
     Grey images and every channel of non-RGB images are filtered with ``bm3d.bm3d``;
@@ -71,7 +48,6 @@ class BM3DFilter(ClassicalDenoiser):
     """
 
     noise_sigma_parameter: ClassVar[str | None] = "sigma"
-    accepts_psd: ClassVar[bool] = True
     tuning_grid: ClassVar[dict[str, list[Any]]] = {
         "sigma": [None, 10.0, 15.0, 20.0, 25.0, 35.0, 50.0],
     }
@@ -82,32 +58,22 @@ class BM3DFilter(ClassicalDenoiser):
         profile: Literal["np", "refilter", "vn", "high"] = "np",
     ) -> None:
         super().__init__()
-        _import_bm3d()
+        import_package("bm3d")
         require_positive(sigma=sigma)
         self.sigma = sigma
         self.profile = profile
-        self.psd: np.ndarray | None = None
-
-    def with_psd(self, psd: np.ndarray) -> BM3DFilter:
-        """A copy of this filter told the noise power spectrum ``psd`` ``(C, H, W)`` (the
-        expected ``|FFT(noise)|^2`` of each channel, on the [0, 1] intensity scale)."""
-        told = copy.copy(self)
-        told.psd = np.asarray(psd, dtype=np.float64)
-        return told
 
     def _filter_with_psd(self, image: np.ndarray) -> np.ndarray:
-        bm3d = _import_bm3d()
-        if image.ndim != 3 or self.psd.shape != image.shape:
-            raise ValueError(f"noise power spectrum of shape {self.psd.shape} for an image of "
-                             f"shape {image.shape}; give one (H, W) spectrum per channel")
+        bm3d = import_package("bm3d")
         return np.stack([bm3d.bm3d(plane.astype(np.float64), psd, profile=self.profile)
-                         for plane, psd in zip(image, self.psd, strict=True)]).astype(np.float32)
+                         for plane, psd in zip(image, self.channel_spectra(image), strict=True)
+                         ]).astype(np.float32)
 
     def filter_image(self, image: np.ndarray) -> np.ndarray:
         """Denoise ``image`` with BM3D, slice by slice for volumes."""
         if self.psd is not None:
             return self._filter_with_psd(image)
-        bm3d = _import_bm3d()
+        bm3d = import_package("bm3d")
         sigma = noise_level(self.sigma, image)
         if sigma < NO_NOISE:  # nothing measured to remove; bm3d would divide by ~0 (NaN)
             return image.astype(np.float32)
