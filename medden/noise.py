@@ -73,7 +73,14 @@ class Noise(ABC):
         """True for noises whose level is not one Gaussian sigma but whose draw is additive
         enough to be measured (low-dose CT from projections, multi-coil MRI, cameras):
         ``medden benchmark --true-sigma`` then gives filters the standard deviation of the drawn
-        noise (``noisy - clean``) and, where they take one (BM3D), its power spectrum."""
+        noise (``noisy - clean``)."""
+        return False
+
+    @property
+    def correlated(self) -> bool:
+        """True for spatially correlated noise with a measured truth (CT reconstructions):
+        ``medden benchmark --true-sigma`` then also gives filters that take one (BM3D, BM4D)
+        the drawn noise's power spectrum."""
         return False
 
     @abstractmethod

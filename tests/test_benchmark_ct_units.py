@@ -73,7 +73,7 @@ def test_benchmark_scores_ct_in_hu_with_true_sigma_and_psd_rows(tmp_path):
     nib.save(nib.Nifti1Image(volume, np.diag([0.7, 0.7, 2.0, 1.0])), data / "phantom.nii.gz")
     assert main(["benchmark", "--data", str(data), "--modality", "ct", "--models",
                  "identity,bm3d", "--true-sigma", "bm3d", "--noise", "ct_texture:hu=40",
-                 "gaussian", "--levels", "2", "--out", str(out), "--quiet", "--skip",
+                 "gaussian", "camera:photons=50", "--levels", "2", "--out", str(out), "--quiet", "--skip",
                  "oracle,ablation,curves,figures,cost"]) == 0
     with (out / "per_image.csv").open() as handle:
         rows = {(r["noise"], r["model"]): r for r in csv.DictReader(handle)}
@@ -86,6 +86,11 @@ def test_benchmark_scores_ct_in_hu_with_true_sigma_and_psd_rows(tmp_path):
                                                                           rel=0.15)
     assert rows["ct_texture:hu=40", "bm3d (true PSD)"]["setting"] == "noise power spectrum"
     assert ("gaussian", "bm3d (true PSD)") not in rows  # white noise: σ says it all
+    assert ("camera:photons=50", "bm3d (true PSD)") not in rows  # uncorrelated too
+    camera = rows["camera:photons=50", "bm3d (true σ)"]
+    # the noisy input's RMSE, clipped to [0, 1] in the dark air (hence not exactly)
+    drawn = float(rows["camera:photons=50", "identity"]["mse"]) ** 0.5 * 255
+    assert float(camera["setting"].removeprefix("sigma=")) == pytest.approx(drawn, rel=0.1)
     for key in [("ct_texture:hu=40", "bm3d (true PSD)"), ("ct_texture:hu=40", "bm3d")]:
         assert float(rows[key]["rmse_hu"]) < float(noisy["rmse_hu"])
     report = (out / "benchmark.md").read_text()

@@ -154,7 +154,7 @@ class _QualityJob:
                     filtered = informed(level)
                     outputs[method.label + TRUE_SIGMA_SUFFIX] = (
                         _clipped(filtered(noisy)), f"sigma={level:.3g}")
-                    if noise.measured_truth and filtered.accepts_psd:
+                    if noise.correlated and filtered.accepts_psd:
                         told = filtered.with_psd(true_psd(noisy, image.clean))
                         outputs[method.label + TRUE_PSD_SUFFIX] = (_clipped(told(noisy)),
                                                                    "noise power spectrum")

@@ -75,7 +75,7 @@ class CameraNoise(Noise):
 
     @property
     def measured_truth(self) -> bool:
-        """True: benchmarks give filters the drawn noise's standard deviation (and spectrum)."""
+        """True: benchmarks give filters the drawn noise's standard deviation."""
         return True
 
     def photon_levels(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

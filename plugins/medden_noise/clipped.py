@@ -49,6 +49,11 @@ class ClippedNoise(Noise):
         """The inner noise's (the drawn noise is measured after clipping)."""
         return self.inner.measured_truth
 
+    @property
+    def correlated(self) -> bool:
+        """The inner noise's."""
+        return self.inner.correlated
+
     def apply(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Return the inner noise's output clipped to [0, 1]."""
         return self.inner.apply(batch, generator).clamp(0.0, 1.0)

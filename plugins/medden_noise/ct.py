@@ -94,7 +94,12 @@ class _HUNoise(Noise):
 
     @property
     def measured_truth(self) -> bool:
-        """True: benchmarks give filters the drawn noise's standard deviation (and spectrum)."""
+        """True: benchmarks give filters the drawn noise's standard deviation."""
+        return True
+
+    @property
+    def correlated(self) -> bool:
+        """True: benchmarks also give filters the drawn noise's power spectrum."""
         return True
 
     def __init__(self, pixel_mm: float, mu_water: float, hu_offset: float,

@@ -86,7 +86,7 @@ class MRICoilNoise(NormalNoise):
 
     @property
     def measured_truth(self) -> bool:
-        """True: benchmarks give filters the drawn noise's standard deviation (and spectrum)."""
+        """True: benchmarks give filters the drawn noise's standard deviation."""
         return True
 
     def levels(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
