@@ -73,8 +73,8 @@ def test_benchmark_scores_ct_in_hu_with_true_sigma_and_psd_rows(tmp_path):
     nib.save(nib.Nifti1Image(volume, np.diag([0.7, 0.7, 2.0, 1.0])), data / "phantom.nii.gz")
     assert main(["benchmark", "--data", str(data), "--modality", "ct", "--models",
                  "identity,bm3d", "--true-sigma", "bm3d", "--noise", "ct_texture:hu=40",
-                 "gaussian", "camera:photons=50", "--levels", "2", "--out", str(out), "--quiet", "--skip",
-                 "oracle,ablation,curves,figures,cost"]) == 0
+                 "gaussian", "camera:photons=50", "--levels", "2", "--out", str(out), "--quiet",
+                 "--skip", "oracle,ablation,curves,figures,cost"]) == 0
     with (out / "per_image.csv").open() as handle:
         rows = {(r["noise"], r["model"]): r for r in csv.DictReader(handle)}
     noisy = rows["ct_texture:hu=40", "identity"]
