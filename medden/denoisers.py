@@ -188,10 +188,20 @@ def load_trained_checkpoint(path: str | Path) -> Network:
             "does not provide; use --bundle or --model"
         ) from None
     pipeline, info = load_checkpoint(path)
-    spec = parse_spec(info["pipeline"]) if info.get("pipeline") else "pipeline"
     file = Path(info.get("path", path))
     # run folder / file: tells apart the last.pt of several runs
-    return Network(pipeline, f"checkpoint {file.parent.name}/{file.name} ({spec})")
+    return Network(pipeline, f"checkpoint {file.parent.name}/{file.name} "
+                             f"({_outline(pipeline, info.get('pipeline'))})")
+
+
+def _outline(pipeline: nn.Module, spec: str | Spec | dict | None) -> str:
+    """The pipeline's name and its stages' models, e.g. ``"single: dncnn"``: a label
+    short enough for a table (the full SPEC, parameters included, is in the checkpoint)."""
+    stages = getattr(pipeline, "stages", {})
+    models = " + ".join(stage.spec.name if getattr(stage, "spec", None) is not None
+                        else type(stage).__name__ for stage in stages.values())
+    name = parse_spec(spec).name if spec else "pipeline"
+    return f"{name}: {models}" if models else name
 
 
 def network_from_spec(spec: str | Spec, *, pipeline: bool) -> Network:

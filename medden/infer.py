@@ -8,12 +8,13 @@ image or volume larger than it runs through MONAI's
 the tiles on the compute device and the stitched result on the CPU.  Activation memory is
 therefore bounded by the tile size whatever the image size; the image itself and the
 blending buffers (a few float32 copies) come on top.  Classical filters get whole slices.
-Channels a model does not accept together (the volumes of a 4-D NIfTI, RGB for a grey
-model) are denoised one at a time.
+Channels a model does not accept together (the volumes of a 4-D NIfTI, RGB for a model
+built for grey images, such as a grey bundle) are denoised one at a time.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 
@@ -29,11 +30,24 @@ __all__ = ["Denoising", "supported_channels"]
 Progress = Callable[[int], None]
 
 
+def _built_channels(network: nn.Module) -> int | None:
+    """The channel count a model was built for: its ``in_channels`` (SPEC, else default)."""
+    spec = getattr(network, "spec", None)
+    value = spec.params.get("in_channels") if spec is not None else None
+    if value is None:
+        parameter = inspect.signature(type(network)).parameters.get("in_channels")
+        value = None if parameter is None else parameter.default
+    return value if isinstance(value, int) else None
+
+
 def supported_channels(network: nn.Module) -> tuple[int, ...] | None:
-    """Channel counts ``network`` accepts (``None`` = any); pipelines: all of their stages."""
+    """Channel counts ``network`` *as built* accepts (``None`` = any); pipelines: all of
+    their stages.  A model class may take 1 or 3 channels while an instance is built for
+    one of them (``in_channels=1``): that one."""
     stages = getattr(network, "stages", None)
     if stages is None:
-        return getattr(network, "channels", None)
+        built = _built_channels(network)
+        return (built,) if built is not None else getattr(network, "channels", None)
     allowed: set[int] | None = None
     for stage in stages.values():
         counts = supported_channels(stage)

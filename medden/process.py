@@ -8,8 +8,8 @@ lossy-compressed inputs, written without further loss by default (:mod:`medden.i
 
 Guarantees
 ----------
-* Nothing is written inside IN: OUT may not be IN or lie inside it, and no output path may
-  be an input file.
+* Nothing is written inside IN: OUT may not be IN, lie inside it or hold it, and no output
+  path may be an input file or the report (``OUT/report.json``).
 * Every output file is written under a temporary name and renamed (:mod:`medden.io.atomic`),
   so an interrupted run leaves complete files or none; temporaries left by a killed run
   (``.NAME.XXXXXXXX.tmp``) are removed by the next run into the same OUT.
@@ -20,7 +20,10 @@ Guarantees
   reason, the other is written.
 * A bad input never stops the batch (unless ``strict``): files that are not images are
   ``skipped``; images that cannot be read, are empty, hold NaN/inf, or fail to process or
-  write are ``failed``, each with its reason.  ``report.json`` lists every input.
+  write are ``failed``, each with its reason -- whatever the failure raised, short of
+  :data:`~medden.errors.INTERRUPTS` (a decoder's panic is a ``BaseException``).
+  ``report.json`` lists every input; file names that are not UTF-8 are recorded reversibly
+  (:mod:`medden.io.names`) and shown with ``\\xHH`` escapes.
 * Memory: one image at a time is normalised and processed in place (temporaries are
   bounded slabs); ``jobs > 1`` reads up to ``jobs`` inputs ahead and writes up to ``jobs``
   outputs in the background, each in a thread.
@@ -30,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 import warnings
 from collections import deque
@@ -46,7 +48,7 @@ import torch
 from pydicom.uid import generate_uid
 from tqdm import tqdm
 
-from medden.errors import UsageError
+from medden.errors import INTERRUPTS, UsageError
 from medden.intensity import IntensityMap, fit_intensity
 from medden.io import (
     MedicalImage,
@@ -57,12 +59,15 @@ from medden.io import (
     scan,
     write_image,
 )
+from medden.io.atomic import TEMPORARY, atomic_write
 from medden.io.lossy import OutputFormat, lossy_note, output_relpath, prepare_write
+from medden.io.names import ESCAPED_NAMES, escaped_name, is_utf8, printable
 
 __all__ = [
     "Existing",
     "FileResult",
     "Operation",
+    "REPORT_NAME",
     "Report",
     "check_output_location",
     "expected_outputs",
@@ -75,8 +80,8 @@ Existing = Literal["error", "resume", "overwrite"]
 
 #: Values normalised / checked at a time (bounds temporaries for large volumes).
 _SLAB = 1 << 22
-#: Names :func:`medden.io.atomic.atomic_write` gives its temporary files.
-_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+#: The report's file name in OUT (no output may take it).
+REPORT_NAME = "report.json"
 
 
 @dataclass(frozen=True)
@@ -92,11 +97,14 @@ class Operation:
         it may overwrite its input and return it.
     derivation : str
         DerivationDescription of written DICOM instances.
+    series_suffix : str
+        Appended to the SeriesDescription of written DICOM instances: what they are.
     """
 
     label: str
     apply: Callable[[torch.Tensor], torch.Tensor]
     derivation: str
+    series_suffix: str = "denoised"
 
 
 #: Chooses the operation for an image just read (may adjust its metadata, e.g. DICOM
@@ -126,20 +134,47 @@ class FileResult:
     lossy_input: dict[str, Any] | None = None
 
 
+def _file_entry(result: FileResult) -> dict[str, Any]:
+    """One input's entry of ``report.json``: valid UTF-8 throughout.
+
+    When a name is not UTF-8, the entry's names are written with :func:`escaped_name` and
+    the entry says ``"escaped_names": true``; free text (reasons) is made printable.
+    """
+    entry = asdict(result)
+    if not all(map(is_utf8, [result.input, *result.outputs, *result.files])):
+        entry.update(input=escaped_name(result.input),
+                     outputs=[escaped_name(o) for o in result.outputs],
+                     files=[escaped_name(f) for f in result.files], escaped_names=True)
+    if result.reason is not None:
+        entry["reason"] = printable(result.reason)
+    return entry
+
+
 @dataclass
 class Report:
-    """Per-input results of one run, written as ``report.json``."""
+    """Per-input results of one run, written as ``report.json``.
+
+    ``applied`` names what the per-file label (``FileResult.model``) is: the heading of its
+    column in :meth:`summary_table` (``"model"``, ``"noise"``).
+    """
 
     command: str
     method: str
     options: dict[str, Any] = field(default_factory=dict)
     results: list[FileResult] = field(default_factory=list)
     interrupted: bool = False
+    applied: str = "model"
 
     @property
     def failed(self) -> list[FileResult]:
         """Inputs that failed."""
         return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def images(self) -> int:
+        """Inputs that are images, whatever became of them (the files that are not images
+        are the entries skipped without outputs)."""
+        return sum(r.status != "skipped" or bool(r.outputs) for r in self.results)
 
     def counts(self) -> dict[str, int]:
         """Number of inputs per status."""
@@ -149,7 +184,8 @@ class Report:
         return counts
 
     def write(self, path: Path) -> None:
-        """Write the report as JSON (atomically)."""
+        """Write the report as JSON (atomically); ``escaped_names`` says how an entry
+        marked so writes its names."""
         payload = {
             "command": self.command,
             "method": self.method,
@@ -157,11 +193,11 @@ class Report:
             "interrupted": self.interrupted,
             "counts": self.counts(),
             "seconds": round(sum(r.seconds for r in self.results), 3),
-            "files": [asdict(r) for r in self.results],
+            "escaped_names": ESCAPED_NAMES,
+            "files": [_file_entry(r) for r in self.results],
         }
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        os.replace(tmp, path)
+        with atomic_write(path) as handle:
+            handle.write(json.dumps(payload, indent=2).encode("utf-8"))
 
     def lossy_summary(self) -> list[str]:
         """One line per way lossy-compressed inputs were written, with their number."""
@@ -169,12 +205,14 @@ class Report:
         return [f"{notes.count(note)} input(s) {note}" for note in dict.fromkeys(notes)]
 
     def summary_table(self) -> str:
-        """A plain-text table of every input (paths only, never patient data)."""
-        rows = [("status", "seconds", "model", "input", "output / reason")]
+        """A plain-text table of every input (paths only, never patient data; bytes of
+        names that are not UTF-8 shown as ``\\xHH``)."""
+        rows = [("status", "seconds", self.applied, "input", "output / reason")]
         for r in self.results:
             detail = ", ".join(r.outputs) if r.status == "ok" else (r.reason or "")
             name = f"{r.input} ({len(r.files)} files)" if r.files else r.input
-            rows.append((r.status, f"{r.seconds:.2f}", r.model or "-", name, detail))
+            rows.append((r.status, f"{r.seconds:.2f}", r.model or "-", printable(name),
+                         printable(detail)))
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         lines = [
             f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  "
@@ -188,7 +226,7 @@ class Report:
 
 
 def check_output_location(source: Path, destination: Path) -> None:
-    """Refuse an output folder that is the input folder or inside it.
+    """Refuse an output folder that is the input folder, inside it, or holds it.
 
     For a single input file, OUT may not be the file's own folder (the output would
     replace the input).
@@ -206,12 +244,15 @@ def check_output_location(source: Path, destination: Path) -> None:
         raise UsageError(
             f"output '{destination}' is inside the input '{source}'; choose a folder outside it"
         )
+    if src.is_dir() and dst in src.parents:
+        raise UsageError(
+            f"input '{source}' is inside the output '{destination}', whose outputs would be "
+            "written into it; choose an output folder outside the input"
+        )
     if src.is_file() and dst in (src, src.parent):
         raise UsageError(
             f"output '{destination}' would replace the input '{source}'; choose another folder"
         )
-    if dst.exists() and not dst.is_dir():
-        raise UsageError(f"output '{destination}' exists and is not a folder")
 
 
 def read_item(item: ScanItem) -> MedicalImage:
@@ -246,7 +287,9 @@ def _holds_image(path: Path) -> bool:
     try:
         header = pydicom.dcmread(path, force=True, stop_before_pixels=True,
                                  specific_tags=["Rows", "Columns"])
-    except Exception:  # noqa: BLE001 - an unparsable DICOM is a corrupt image
+    except INTERRUPTS:
+        raise
+    except BaseException:  # noqa: BLE001 - an unparsable DICOM is a corrupt image
         return True
     return "Rows" in header and "Columns" in header
 
@@ -271,14 +314,12 @@ def _map_in_place(data: np.ndarray, function: Callable[[np.ndarray], np.ndarray]
         flat[part] = function(flat[part])
 
 
-def _remove_temporaries(destination: Path, source: Path) -> int:
-    """Delete temporary files an interrupted run left under ``destination`` (not in IN)."""
+def _remove_temporaries(destination: Path) -> int:
+    """Delete temporary files an interrupted run left under ``destination``."""
     removed = 0
-    source = source.resolve()
-    for folder, dirs, names in os.walk(destination):
-        dirs[:] = [d for d in dirs if (Path(folder) / d).resolve() != source]
+    for folder, _, names in os.walk(destination):
         for name in names:
-            if _TEMPORARY.match(name):
+            if TEMPORARY.match(name):
                 (Path(folder) / name).unlink(missing_ok=True)
                 removed += 1
     return removed
@@ -325,6 +366,15 @@ def _clash_reason(other: ScanItem, output: Path, renamed: bool) -> str:
     return reason
 
 
+def _report_clash(outputs: list[Path], destination: Path) -> str | None:
+    """Why ``outputs`` cannot be written: one would be (or be under) the report; or None."""
+    report = destination / REPORT_NAME
+    if any(o == report or report in o.parents for o in outputs):
+        return (f"its output would be {REPORT_NAME} in the output folder, where the run's "
+                "report is written; rename it")
+    return None
+
+
 def _plan(
     items: list[ScanItem], source: Path, destination: Path, existing: Existing,
     output_format: OutputFormat,
@@ -344,8 +394,9 @@ def _plan(
         if any(o.resolve() in inputs for o in outputs):
             raise UsageError(f"writing '{label}' into '{destination}' would replace an "
                              f"input file of '{source}'; choose another output folder")
-        if index in clashes:
-            reason = _clash_reason(items[clashes[index]], outputs[0], renamed[index])
+        reason = (_clash_reason(items[clashes[index]], outputs[0], renamed[index])
+                  if index in clashes else _report_clash(outputs, destination))
+        if reason is not None:
             done[index] = FileResult(label, "failed", files=files, reason=reason)
             continue
         present = [o for o in outputs if o.exists()]
@@ -375,9 +426,29 @@ class _Inline(Executor):
         future: Future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except Exception as exc:  # noqa: BLE001 - delivered through the future
+        except INTERRUPTS:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - delivered through the future
             future.set_exception(exc)
         return future
+
+
+def _make_folder(destination: Path) -> None:
+    """Create the output folder (or keep it).
+
+    Raises
+    ------
+    UsageError
+        When it is a file, or cannot be made (a parent is a file, no permission, a name
+        too long ...).
+    """
+    try:
+        destination.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"output '{destination}' exists and is not a folder") from None
+    except OSError as exc:
+        raise UsageError(f"output folder '{destination}' cannot be created: "
+                         f"{exc.strerror or exc}") from None
 
 
 def _timed(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, float]:
@@ -439,6 +510,7 @@ def process_tree(
     command: str,
     method: str,
     modality: str | None = None,
+    applied: str = "model",
     existing: Existing = "error",
     output_format: OutputFormat = "png",
     jobs: int = 1,
@@ -460,6 +532,8 @@ def process_tree(
         Recorded in the report.
     modality : str, optional
         Overrides the modality used for intensity normalisation.
+    applied : str
+        What the operations' labels name, for the report's table (``"model"``, ``"noise"``).
     existing : {"error", "resume", "overwrite"}
         What to do when outputs already exist.
     output_format : {"png", "tiff", "keep"}
@@ -484,19 +558,20 @@ def process_tree(
     Raises
     ------
     UsageError
-        Before any work, for a forbidden output folder or existing outputs.
+        Before any work, for a forbidden output folder, one that cannot be created, or
+        existing outputs.
     """
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
     check_output_location(source, destination)
+    _make_folder(destination)
     found = scan(source)
     root = source if source.is_dir() else source.parent
     tasks, done = _plan(found.items, source, destination, existing, output_format)
-    destination.mkdir(parents=True, exist_ok=True)
-    removed = _remove_temporaries(destination, source)
+    removed = _remove_temporaries(destination)
     report = Report(command=command, method=method,
                     options={**(options or {}), "jobs": jobs, "existing": existing,
-                             "format": output_format})
+                             "format": output_format}, applied=applied)
     if removed:
         report.options["removed_temporaries"] = removed
     for path, reason in found.skipped:
@@ -531,7 +606,9 @@ def process_tree(
     def finish_write(task: _Task, future: Future) -> bool:
         try:
             _, seconds = future.result()
-        except Exception as exc:  # noqa: BLE001 - reported per input
+        except INTERRUPTS:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - reported per input
             record(task, "failed", f"writing: {_reason(exc)}")
             return False
         task.seconds += seconds
@@ -554,13 +631,16 @@ def process_tree(
                                                 output_format)
                     task.seconds += seconds
                     _claim_series_uids(image, series_uids)
-                except Exception as exc:  # noqa: BLE001 - a bad file never stops the batch
+                except INTERRUPTS:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - a bad file never stops the batch
                     record(task, "failed", _reason(exc))
                     ok = False
                 else:
                     writes.append((task, writers.submit(
                         _timed, write_image, image, task.target,
-                        derivation=operation.derivation, series_uid_map=series_uids,
+                        derivation=operation.derivation, series_suffix=operation.series_suffix,
+                        series_uid_map=series_uids,
                     )))
                 image = None  # the writer holds it now; free it before the next read
                 while len(writes) > backlog:
@@ -578,5 +658,5 @@ def process_tree(
         bar.close()
         report.results += results.values()
         report.results.sort(key=lambda r: r.input)
-        report.write(destination / "report.json")
+        report.write(destination / REPORT_NAME)
     return report

@@ -289,7 +289,7 @@ def test_trained_checkpoint_is_run_and_named(tmp_path):
     np.testing.assert_allclose(written, np.clip(np.rint(expected), 0, 255), atol=1)
     assert not np.array_equal(written, np.asarray(Image.open(source)))
     (entry,) = _report(tmp_path / "out")["files"]
-    assert entry["model"] == "checkpoint run/best.pt (single:model=(dncnn:depth=2,features=4))"
+    assert entry["model"] == "checkpoint run/best.pt (single: dncnn)"
     from medden.denoisers import load_trained_checkpoint
 
     tiny_checkpoint(tmp_path / "other" / "best.pt")

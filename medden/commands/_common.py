@@ -12,8 +12,9 @@ import torch
 
 from medden.intensity import MODALITIES
 from medden.io.lossy import OUTPUT_FORMATS
+from medden.io.names import printable
 from medden.noise import make_generator
-from medden.process import Existing, Report
+from medden.process import REPORT_NAME, Existing, Report
 from medden.spec import Spec, load_spec_file, parse_spec
 
 __all__ = ["add_spec_arguments", "spec_from_args", "item_generator", "add_tree_arguments",
@@ -91,11 +92,16 @@ def tree_options(args: argparse.Namespace) -> dict[str, Any]:
             "progress": not args.quiet}
 
 
-def finish(report: Report, out: Path, quiet: bool) -> int:
-    """Print the report table, return exit status 0 (all ok) or 1 (some failed)."""
+def finish(report: Report, source: Path, out: Path, quiet: bool) -> int:
+    """Print the report table; return exit status 0 (all ok) or 1 (some failed, or ``source``
+    holds no image)."""
+    if not report.images:
+        print(f"no images found in '{printable(str(source))}' (report: "
+              f"{printable(str(out / REPORT_NAME))})", file=sys.stderr)
+        return 1
     if not quiet:
         print(report.summary_table())
-        print(f"report: {out / 'report.json'}")
+        print(f"report: {printable(str(out / REPORT_NAME))}")
     if report.failed:
         print(f"{len(report.failed)} input(s) failed; see the report", file=sys.stderr)
         return 1

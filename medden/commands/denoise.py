@@ -37,10 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "relative paths and formats: DICOM as a new derived series (new UIDs, every other "
             "tag kept), NIfTI with the same affine and header, rasters with the same mode and "
             "bit depth; lossy inputs without further loss (JPEG as PNG; see --format). OUT "
-            "must not be inside IN. Every file is written under a temporary "
-            "name and renamed. Files that are not images are skipped; an image that cannot be "
-            "read or denoised fails without stopping the batch. OUT/report.json lists every "
-            "input. Exit status: 0 all succeeded, 1 some failed, 2 usage error. Without "
+            "must not be inside IN, nor IN inside OUT. Every file is written under a "
+            "temporary name and renamed. Files that are not images are skipped; an image that "
+            "cannot be read or denoised fails without stopping the batch. OUT/report.json "
+            "lists every input. Exit status: 0 all succeeded, 1 some failed or IN holds no "
+            "image, 2 usage error. Without "
             "--bundle/--checkpoint/--model/--pipeline the bundle of each image's modality "
             "is used: CR/DX/RG -> xray, CT -> ct, MR -> mri, RGB rasters -> multimodal; "
             "--modality sets it for all images (and their intensity normalisation)."
@@ -166,4 +167,4 @@ def run(args: argparse.Namespace) -> int:
         options={"device": args.device, "tile": args.tile, "tile_3d": args.tile_3d,
                  "slice_batch": args.slice_batch, "self_ensemble": args.self_ensemble},
     )
-    return finish(report, args.output, args.quiet)
+    return finish(report, args.input, args.output, args.quiet)

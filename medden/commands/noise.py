@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "the 0-255 scale of the normalised image. The noise of each file depends only on "
             "--seed and its relative path, so reruns reproduce it exactly. Examples: "
             "'--noise gaussian:sigma=25', '--noise masked:noise=speckle,sigma=25', "
-            "'--noise random_choice:noises=[gaussian|poisson|salt_pepper]'."
+            "'--noise random_choice:noises=[gaussian|poisson|salt_pepper]'. Exit status: 0 "
+            "all succeeded, 1 some failed or IN holds no image, 2 usage error."
         ),
     )
     parser.add_argument("input", type=Path, metavar="IN", help="image file or folder")
@@ -59,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
         def add_noise(tensor: torch.Tensor) -> torch.Tensor:
             return noise(tensor.unsqueeze(0), generator)[0]  # a batch of one
 
-        return Operation(str(spec), add_noise, derivation)
+        return Operation(str(spec), add_noise, derivation, series_suffix="noisy")
 
     report = process_tree(args.input, args.output, prepare, command="noise",
-                          method=str(spec), **tree_options(args))
-    return finish(report, args.output, args.quiet)
+                          method=str(spec), applied="noise", **tree_options(args))
+    return finish(report, args.input, args.output, args.quiet)

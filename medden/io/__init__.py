@@ -58,6 +58,7 @@ def write_image(
     path: Path | str,
     *,
     derivation: str = "denoised by medden",
+    series_suffix: str = "denoised",
     series_uid_map: dict[str, str] | None = None,
 ) -> list[Path]:
     """Write ``image`` in the format it was read from; returns the written paths.
@@ -80,6 +81,8 @@ def write_image(
         (each instance keeps its original file name).  Parent folders are created.
     derivation : str
         DICOM Derivation Description of the new derived instances.
+    series_suffix : str
+        Appended to their Series Description: what they are (``"denoised"``, ``"noisy"``).
     series_uid_map : dict, optional
         DICOM source SeriesInstanceUID -> new one, filled in as needed; pass the same dict
         to several calls to keep the images of one source series in one new series.
@@ -93,7 +96,8 @@ def write_image(
     fmt = image.meta.format
     if fmt == "dicom":
         uid_map = {} if series_uid_map is None else series_uid_map
-        return write_dicom(image, path, derivation=derivation, series_uid_map=uid_map)
+        return write_dicom(image, path, derivation=derivation, series_suffix=series_suffix,
+                           series_uid_map=uid_map)
     if fmt == "nifti":
         return write_nifti(image, path)
     if fmt == "raster":

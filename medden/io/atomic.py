@@ -3,23 +3,52 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write"]
+__all__ = ["TEMPORARY", "atomic_write", "temporary_path"]
+
+#: Names :func:`temporary_path` gives: ``.NAME.XXXXXXXX.tmp`` (NAME possibly shortened).
+TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+#: Longest file name (bytes) assumed where the file system does not say.
+_NAME_MAX = 255
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (bytes) ``folder``'s file system takes."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no such folder yet, or no pathconf
+        return _NAME_MAX
+
+
+def temporary_path(path: Path) -> Path:
+    """A fresh temporary name beside ``path``: ``.NAME.XXXXXXXX.tmp``.
+
+    NAME is ``path``'s name, shortened (by characters) until the whole name fits the
+    folder's NAME_MAX, so a file whose own name is at the limit can still be written.
+    """
+    suffix = f".{secrets.token_hex(4)}.tmp"
+    room = _name_max(path.parent) - len(suffix) - 1
+    name = path.name
+    while len(os.fsencode(name)) > room:
+        name = name[:-1]
+    return path.with_name(f".{name}{suffix}")
 
 
 @contextmanager
 def atomic_write(path: Path) -> Iterator[BinaryIO]:
     """Open a temporary file beside ``path`` for writing; move it onto ``path`` on success.
 
-    The temporary file lives in the destination directory (so :func:`os.replace` is an
-    atomic rename on the same file system), is flushed and fsync'ed, then renamed over
-    ``path``.  If the body raises, the temporary file is removed and ``path`` is left as it
-    was (absent, or the previous file).  The parent directory is created if needed.
+    The temporary file (:func:`temporary_path`) lives in the destination directory (so
+    :func:`os.replace` is an atomic rename on the same file system), is flushed and
+    fsync'ed, then renamed over ``path``.  If the body raises, the temporary file is
+    removed and ``path`` is left as it was (absent, or the previous file).  The parent
+    directory is created if needed.
 
     Examples
     --------
@@ -28,7 +57,7 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = temporary_path(path)
     try:
         with open(tmp, "xb") as handle:
             yield handle

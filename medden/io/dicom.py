@@ -313,9 +313,13 @@ def _pixel_bytes(ds: Dataset, stored: np.ndarray) -> bytes:
 
 
 def write_dicom(
-    image: MedicalImage, path: Path, *, derivation: str, series_uid_map: dict[str, str]
+    image: MedicalImage, path: Path, *, derivation: str, series_uid_map: dict[str, str],
+    series_suffix: str = "denoised",
 ) -> list[Path]:
     """Write ``image`` as derived DICOM instance(s); returns the written paths.
+
+    ``derivation``, ``series_suffix`` and ``series_uid_map`` are those of
+    :func:`medden.io.dicom_derived.derive_instance`.
 
     ``path`` is the output file for an image read from one file, and the output directory
     for a series (files keep their original names).  Each file is written atomically.
@@ -348,7 +352,8 @@ def write_dicom(
         for p, (slope, intercept) in enumerate(rescale[span]):
             stored[:, p] = to_stored(block[:, p], dtype, low, high, slope=slope,
                                      intercept=intercept)
-        out = derive_instance(ds, derivation=derivation, series_uid_map=series_uid_map)
+        out = derive_instance(ds, derivation=derivation, series_uid_map=series_uid_map,
+                              series_suffix=series_suffix)
         out.PixelData = _pixel_bytes(ds, stored)
         out["PixelData"].VR = "OB" if dtype.itemsize == 1 else "OW"
         with atomic_write(target) as handle:

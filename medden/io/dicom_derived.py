@@ -3,9 +3,10 @@
 A written DICOM is never presented as the original acquisition: it gets a new SOP Instance
 UID (also in the file meta), a new Series Instance UID shared by every instance of one source
 series (through ``series_uid_map``), ImageType ``DERIVED\\SECONDARY`` (values after the
-first two kept), a Derivation Description, a ``" denoised"`` suffix on the Series
-Description, a Source Image Sequence referencing the source instance (purpose "Source image
-for image processing operation", DCM 121322) and an entry in the Referenced Series Sequence.
+first two kept), a Derivation Description, a suffix on the Series Description saying what
+it is (``" denoised"``, ``" noisy"``), a Source Image Sequence referencing the source instance
+(purpose "Source image for image processing operation", DCM 121322) and an entry in the
+Referenced Series Sequence.
 Every other element is left exactly as read.
 """
 
@@ -29,7 +30,6 @@ DERIVED_KEYWORDS = (
     "ReferencedSeriesSequence",
 )
 
-_SUFFIX = " denoised"
 _LO_MAX = 64  # Series Description is LO: at most 64 characters
 _WRITABLE_SYNTAXES = (ImplicitVRLittleEndian, ExplicitVRLittleEndian)
 
@@ -71,7 +71,8 @@ def _add_referenced_series(out: Dataset, source: Dataset) -> None:
     out.ReferencedSeriesSequence = items
 
 
-def derive_instance(ds: Dataset, *, derivation: str, series_uid_map: dict[str, str]) -> Dataset:
+def derive_instance(ds: Dataset, *, derivation: str, series_uid_map: dict[str, str],
+                    series_suffix: str = "denoised") -> Dataset:
     """A copy of ``ds`` relabelled as a derived instance (see the module docstring).
 
     Parameters
@@ -83,6 +84,8 @@ def derive_instance(ds: Dataset, *, derivation: str, series_uid_map: dict[str, s
     series_uid_map : dict
         Source Series Instance UID -> new one; filled in when missing, so every instance of
         a source series gets the same new series UID.
+    series_suffix : str
+        Appended to the Series Description (shortened to make room): what the instance is.
 
     Returns
     -------
@@ -99,7 +102,8 @@ def derive_instance(ds: Dataset, *, derivation: str, series_uid_map: dict[str, s
     out.ImageType = _image_type(ds)
     out.DerivationDescription = derivation
     description = str(ds.get("SeriesDescription") or "")
-    out.SeriesDescription = (description[: _LO_MAX - len(_SUFFIX)] + _SUFFIX).strip()
+    suffix = f" {series_suffix}"
+    out.SeriesDescription = (description[: _LO_MAX - len(suffix)] + suffix).strip()
     out.SourceImageSequence = [_source_reference(ds)]
     _add_referenced_series(out, ds)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from medden.errors import INTERRUPTS
 from medden.io.detect import detect_format
 from medden.io.dicom import probe_dicom
 from medden.io.nifti import probe_nifti
@@ -127,7 +128,9 @@ def scan(root: Path | str) -> ScanResult:
             else:
                 (probe_nifti if kind == "nifti" else probe_raster)(path)
                 result.items.append(ScanItem(kind, [path], path.relative_to(base)))
-        except Exception as exc:  # noqa: BLE001 - a bad file is reported, never fatal
+        except INTERRUPTS:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a bad file is reported, never fatal
             result.skipped.append((path, f"unreadable: {type(exc).__name__}: {exc}"))
     for key, paths in stacks.items():
         result.items.append(_series_item(paths, base, key[0]))
