@@ -101,3 +101,11 @@ def test_camera_photon_range_is_drawn_per_image():
         clean, make_generator(7))
     photons = 0.5 / out.flatten(1).var(dim=1)
     assert photons.min() < 30 and photons.max() > 200
+
+
+def test_monochrome_camera_adds_one_draw_to_every_channel():
+    gray = torch.rand((2, 1, 32, 32), generator=make_generator(8)).expand(2, 3, 32, 32)
+    out = CameraNoise(photons=20, monochrome=True)(gray, make_generator(9))
+    assert torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 0], out[:, 2])
+    colour = CameraNoise(photons=20)(gray, make_generator(9))
+    assert not torch.equal(colour[:, 0], colour[:, 1])

@@ -48,11 +48,15 @@ class CameraNoise(Noise):
         Bit depth of the converter; values are rounded and clipped to [0, 2^bits - 1] ADU.
     hot_pixels : float
         Fraction of pixels stuck at full scale (hot pixels), 0 for none.
+    monochrome : bool
+        A monochrome sensor (fluorescence microscopy) whose image is stored in several
+        channels: the sensor sees the channels' mean and its noise is added to every channel
+        alike, instead of one independent photosite per channel (a colour camera).
     """
 
     def __init__(self, photons: float = 100.0, photons_max: float | None = None,
                  gain: float = 1.0, offset: float = 100.0, read_noise: float = 2.0,
-                 bits: int = 16, hot_pixels: float = 0.0) -> None:
+                 bits: int = 16, hot_pixels: float = 0.0, monochrome: bool = False) -> None:
         if not photons > 0:
             raise ValueError(f"photons must be > 0, got {photons}")
         if photons_max is not None and photons_max < photons:
@@ -72,6 +76,7 @@ class CameraNoise(Noise):
         self.read_noise = float(read_noise)
         self.full_scale = float(2 ** bits - 1)
         self.hot_pixels = float(hot_pixels)
+        self.monochrome = bool(monochrome)
 
     @property
     def measured_truth(self) -> bool:
@@ -108,6 +113,9 @@ class CameraNoise(Noise):
 
     def apply(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Return the camera's values converted back to the input's scale."""
+        if self.monochrome and batch.shape[1] > 1:
+            sensed = batch.mean(dim=1, keepdim=True)
+            return batch + (self.apply(sensed, generator) - sensed)
         signal, photons = self.adu(batch, generator)
         out = (signal - self.offset) / (self.gain * photons)
         return out.to(device=batch.device, dtype=batch.dtype)
