@@ -30,7 +30,8 @@ import torch
 import medden
 from medden.errors import UsageError
 from medden.pipeline import Pipeline
-from medden.registry import pipeline_registry
+from medden.registry import noise_registry, pipeline_registry, recording_plugins
+from medden.requirements import plugins_needed, requirements
 from medden.spec import Spec, parse_spec
 
 __all__ = ["network", "run_inference", "run_training", "run_evaluation", "export_bundle",
@@ -41,15 +42,25 @@ SCHEMA_URL = ("https://github.com/Project-MONAI/MONAI-extra-test-data/releases/d
               "0.8.1/meta_schema_20240725.json")
 
 
-def network(spec: str | dict[str, Any] | Spec) -> Pipeline:
+def network(spec: str | dict[str, Any] | Spec, plugins: dict[str, str] | None = None
+            ) -> Pipeline:
     """Build the (untrained) pipeline of a bundle from its SPEC.
 
     Parameters
     ----------
     spec : str, dict or Spec
         A pipeline SPEC, e.g. ``"single:model=(noise_aware_unet:in_channels=1)"``.
+    plugins : dict, optional
+        Third-party distributions (name to version) of the plugins the SPEC uses.
+
+    Raises
+    ------
+    UsageError
+        When a plugin is missing because one of ``plugins`` is not installed: the message
+        names the package to install.
     """
-    return pipeline_registry.create(parse_spec(spec))
+    with plugins_needed(plugins or {}, f"bundle network '{spec}'"):
+        return pipeline_registry.create(parse_spec(spec))
 
 
 def _cli(argv: list[str], what: str) -> None:
@@ -100,7 +111,7 @@ def run_evaluation(bundle_root: str, dataset_dir: str, output_dir: str, noise: l
     _cli(argv, "evaluation")
 
 
-def _versions() -> dict[str, str]:
+def _versions(plugins: dict[str, str]) -> dict[str, Any]:
     import ignite
     import monai
     import nibabel
@@ -114,7 +125,7 @@ def _versions() -> dict[str, str]:
         "required_packages_version": {
             "medden": medden.__version__, "pytorch-ignite": ignite.__version__,
             "nibabel": nibabel.__version__, "pydicom": pydicom.__version__,
-            "SimpleITK": SimpleITK.Version.VersionString(),
+            "SimpleITK": SimpleITK.Version.VersionString(), **plugins,
         },
     }
 
@@ -130,14 +141,14 @@ def _tensor_format(channels: int, modality: str, meaning: str) -> dict[str, Any]
     }
 
 
-def _metadata(info: dict[str, Any]) -> dict[str, Any]:
+def _metadata(info: dict[str, Any], plugins: dict[str, str]) -> dict[str, Any]:
     channels = info["channels"]
     return {
         "schema": SCHEMA_URL,
         "version": info["version"],
         "changelog": (dict(info["changelog"]) if isinstance(info["changelog"], dict)
                       else {info["version"]: info["changelog"]}),
-        **_versions(),
+        **_versions(plugins),
         "name": info["name"],
         "task": info["task"],
         "description": info["description"],
@@ -157,7 +168,13 @@ def _metadata(info: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _inference_config(spec: str, modality: str) -> dict[str, Any]:
+def _network_def(spec: str, plugins: dict[str, str]) -> dict[str, Any]:
+    """``network_def``: the SPEC, and the plugin distributions it needs (when any)."""
+    return {"_target_": "medden.bundle.network", "spec": spec,
+            **({"plugins": plugins} if plugins else {})}
+
+
+def _inference_config(spec: str, modality: str, plugins: dict[str, str]) -> dict[str, Any]:
     return {
         "imports": ["$import medden.bundle as medden_bundle"],
         "bundle_root": ".",
@@ -167,7 +184,7 @@ def _inference_config(spec: str, modality: str) -> dict[str, Any]:
         "device": "cpu",
         "tile": 512,
         "self_ensemble": False,
-        "network_def": {"_target_": "medden.bundle.network", "spec": spec},
+        "network_def": _network_def(spec, plugins),
         "run": ["$medden_bundle.run_inference(@bundle_root, @dataset_dir, @output_dir, "
                 "@modality, @device, @tile, @self_ensemble)"],
     }
@@ -231,6 +248,10 @@ def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
         checkpoint's pipeline SPEC that add no weights, e.g. the ``prefiltered`` noise
         gate: ``{clean_sigma: 1.5, noisy_sigma: 2.0}``).
 
+    The third-party plugin distributions the checkpoint recorded and those of the network
+    and the evaluation noises are listed in ``required_packages_version`` and in
+    ``network_def`` (``plugins``), so that opening the bundle without one names it.
+
     Returns
     -------
     Path
@@ -242,7 +263,12 @@ def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
     data = read_checkpoint(checkpoint)
     trained = parse_spec(data["run"]["pipeline"])
     spec = str(Spec(trained.name, {**trained.params, **(info.get("pipeline_params") or {})}))
-    check = network(spec)
+    recorded = data["run"].get("plugins") or {}
+    with recording_plugins() as used:
+        check = network(spec, recorded)
+        for noise in info["eval_noise"]:
+            noise_registry.create(noise)
+    plugins = {**recorded, **requirements(used)}
     try:
         check.load_state_dict(data["model"])
     except RuntimeError as exc:
@@ -251,8 +277,9 @@ def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
     tmp = folder / "models" / ".model.pt.tmp"
     torch.save(check.state_dict(), tmp)
     tmp.replace(folder / "models" / "model.pt")
-    _write_json(folder / "configs" / "metadata.json", _metadata(info))
-    _write_json(folder / "configs" / "inference.json", _inference_config(spec, info["modality"]))
+    _write_json(folder / "configs" / "metadata.json", _metadata(info, plugins))
+    _write_json(folder / "configs" / "inference.json",
+                _inference_config(spec, info["modality"], plugins))
     _write_json(folder / "configs" / "train.json", _train_config(data["run"]["config"]))
     _write_json(folder / "configs" / "evaluate.json",
                 _evaluate_config(info["modality"], info["eval_noise"]))

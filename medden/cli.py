@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from medden import __version__
 from medden.errors import UsageError
-from medden.registry import PluginError
+from medden.registry import PluginError, ShadowedPluginWarning
 from medden.spec import SpecError
 
 __all__ = ["main", "build_parser", "COMMANDS"]
@@ -41,18 +43,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plugin_warnings_shown_as(prefix: str, show: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` printing a :class:`ShadowedPluginWarning` as one line
+    ``PREFIX: warning: MESSAGE`` (no source location: it is about the installation, not
+    about code); other warnings go to ``show``."""
+
+    def showwarning(message: Warning | str, category: type[Warning], filename: str,
+                    lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+        if issubclass(category, ShadowedPluginWarning):
+            print(f"{prefix}: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``medden`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (UsageError, SpecError, PluginError) as exc:
-        print(f"medden {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"medden {args.command}: interrupted", file=sys.stderr)
-        return 130
+    prefix = f"medden {args.command}"
+    with warnings.catch_warnings():
+        warnings.showwarning = _plugin_warnings_shown_as(prefix, warnings.showwarning)
+        try:
+            return int(args.func(args) or 0)
+        except (UsageError, SpecError, PluginError) as exc:
+            print(f"{prefix}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"{prefix}: interrupted", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

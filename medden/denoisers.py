@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from medden.errors import UsageError
-from medden.registry import pipeline_registry
-from medden.spec import Spec, parse_spec
+from medden.registry import PluginError, pipeline_registry
+from medden.spec import Spec, SpecError, parse_spec
 
 __all__ = [
     "Network",
@@ -167,9 +167,19 @@ def load_bundle(name_or_path: str | Path) -> Network:
     except UsageError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to build or load is a bad bundle
-        raise UsageError(f"bundle '{folder}' cannot be loaded: {type(exc).__name__}: "
-                         f"{exc}") from None
+        raise UsageError(f"bundle '{folder}' cannot be loaded: {_root_cause(exc)}") from None
     return Network(network.eval(), _bundle_label(folder))
+
+
+def _root_cause(exc: BaseException) -> str:
+    """Why loading failed: MONAI wraps what building ``network_def`` raised in "Failed to
+    instantiate component ...", so the first medden error of the chain (shown bare), else
+    the innermost error."""
+    chain = [exc]
+    while chain[-1].__cause__ is not None:
+        chain.append(chain[-1].__cause__)
+    own = next((e for e in chain if isinstance(e, UsageError | SpecError | PluginError)), None)
+    return str(own) if own is not None else f"{type(chain[-1]).__name__}: {chain[-1]}"
 
 
 def load_trained_checkpoint(path: str | Path) -> Network:

@@ -9,6 +9,8 @@ parentheses, and a list is written with ``|`` inside brackets::
     random_choice:noises=[gaussian:sigma=25|(speckle:sigma=20)|salt_pepper]
 
 Nested specs can also be given as JSON/YAML mappings ``{"name": ..., "params": {...}}``.
+A name may be qualified by the distribution that registers it, ``acme_medden.gaussian``,
+to reach one distribution's entry when several register the name.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any
 __all__ = ["Spec", "SpecError", "parse_spec", "load_spec_file", "split_top_level"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: A plugin name, optionally qualified by its distribution: ``gaussian``, ``acme_medden.gaussian``.
+_PLUGIN = re.compile(r"^(?:[a-z0-9][a-z0-9_.-]*\.)?[a-z][a-z0-9_]*$")
 _OPEN = {"(": ")", "[": "]"}
 
 
@@ -36,7 +40,8 @@ class Spec:
     Attributes
     ----------
     name : str
-        Registry key of the plugin.
+        Registry key of the plugin, or ``DISTRIBUTION.name`` for the entry of one
+        distribution (see :mod:`medden.registry`).
     params : dict
         Parameter values: strings from the short form, or typed values / nested specs
         from a JSON or YAML spec file.
@@ -127,10 +132,10 @@ def _parse_string(text: str) -> Spec:
         raise SpecError("empty SPEC; expected 'name' or 'name:key=value,...'")
     name, _, rest = text.partition(":")
     name = name.strip()
-    if not _NAME.match(name):
+    if not _PLUGIN.match(name):
         raise SpecError(
             f"bad plugin name '{name}' in SPEC '{text}': use lower_snake_case, "
-            "e.g. 'gaussian:sigma=25'"
+            "e.g. 'gaussian:sigma=25', or DISTRIBUTION.name, e.g. 'acme_medden.gaussian'"
         )
     params: dict[str, Any] = {}
     if rest.strip():

@@ -251,7 +251,7 @@ def test_true_sigma_rows_give_the_filter_the_level_of_gaussian_noise_only(tmp_pa
         capsys.readouterr().err
 
 
-def test_oracle_noise_tunes_under_the_chosen_noises_only(tmp_path):
+def test_oracle_noise_tunes_under_the_chosen_noises_only(tmp_path, capsys):
     data, out = tmp_path / "scans", tmp_path / "out"
     data.mkdir()
     ramp = np.add.outer(np.arange(48), np.arange(48)).astype(np.uint8) * 2
@@ -265,6 +265,9 @@ def test_oracle_noise_tunes_under_the_chosen_noises_only(tmp_path):
     assert tuned == ["salt_pepper"]
     assert len([r for r in rows if r["model"] == "median"]) == 3  # 2 Gaussian levels + 1
     assert "under `salt_pepper` only" in (out / "benchmark.md").read_text()
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note:")]
+    assert notes == ["note: --noise salt_pepper runs once, as written: --levels reaches a "
+                     "noise only through a 'sigma' or 'peak' parameter its SPEC leaves unset"]
 
 
 def test_usage_errors_exit_2(tiny, tmp_path, capsys):

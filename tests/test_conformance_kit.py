@@ -84,6 +84,20 @@ class TwoDOnlyNoise(GoodNoise):
         return super().apply(batch, generator)
 
 
+class ChannelStoringNoise(GoodNoise):
+    # Keeps the channel count it was built for under the declaration's name.
+
+    def __init__(self, amplitude: float = 0.1) -> None:
+        super().__init__(amplitude)
+        self.channels = 3
+
+
+class FourDNoise(GoodNoise):
+    # Declares a dimensionality medden has no images of.
+
+    spatial_dims: ClassVar[tuple[int, ...]] = (2, 4)
+
+
 class UndocumentedNoise(Noise):
     """A parameter missing from the docstring."""
 
@@ -118,6 +132,9 @@ class RequiredParameterNoise(Noise):
     (CroppingNoise, "raised RuntimeError: CroppingNoise changed the shape"),
     (TwoDOnlyNoise, "noise on (2, 1, 5, 13, 18) torch.float32: raised ValueError: only 2-D "
                     "images"),
+    (ChannelStoringNoise, "channels must be None or a non-empty tuple of positive channel "
+                          "counts, got 3 (__init__ stores self.channels on the instance"),
+    (FourDNoise, "spatial_dims must be a non-empty tuple from (2, 3), got (2, 4)"),
     (UndocumentedNoise, "parameter 'level' is not described in the class docstring"),
     (RequiredParameterNoise, "parameter 'level' needs a default value"),
     (nn.Identity, "Identity is not a subclass of Noise"),
@@ -228,6 +245,28 @@ class FixedChannelNet(Denoiser):
         return self.conv(x)
 
 
+class DimsStoringNet(GoodNet):
+    """Stores the MONAI-style ``spatial_dims`` argument on the instance.
+
+    Parameters
+    ----------
+    in_channels : int
+        Image channels.
+    spatial_dims : int
+        Image dimensionality.
+    """
+
+    def __init__(self, in_channels: int = 1, spatial_dims: int = 2) -> None:
+        super().__init__(in_channels)
+        self.spatial_dims = spatial_dims  # hides the class declaration (2,)
+
+
+class NoChannelsNet(GoodNet):
+    # Declares no channel count at all.
+
+    channels: ClassVar[tuple[int, ...] | None] = ()
+
+
 class ParameterFreeLearnedNet(Denoiser):
     """Claims to learn but has no weights."""
 
@@ -275,6 +314,10 @@ class NumpyNet(GoodNet):
     (PoolingNet, "output shape (2, 1, 16, 22)"),
     (FixedChannelNet, "2-D, 3 channel(s), input (2, 3, 17, 23): eval-mode forward: raised "
                       "RuntimeError"),
+    (DimsStoringNet, "spatial_dims must be a non-empty tuple from (2, 3), got 2 (__init__ "
+                     "stores self.spatial_dims on the instance"),
+    (NoChannelsNet, "channels must be None or a non-empty tuple of positive channel counts, "
+                    "got ()"),
     (ParameterFreeLearnedNet, "a learned network has no trainable parameters"),
     (TrainableFilter, "declared not learned but has trainable parameters"),
     (PickledStateNet, "state_dict does not load with weights_only=True"),
@@ -346,8 +389,17 @@ class PlainModulePipeline(Pipeline):
         super().__init__({"conv": nn.Conv2d(1, 1, 3, padding=1)})
 
 
+class DimsStoringPipeline(Pipeline):
+    """A stage that hides its spatial_dims declaration."""
+
+    def __init__(self) -> None:
+        super().__init__({"net": DimsStoringNet()})
+
+
 @pytest.mark.parametrize(("pipeline", "message"), [
     (UnknownRecipePipeline, "recipe must be one of noise2clean, "),
+    (DimsStoringPipeline, "stage 'net': spatial_dims must be a non-empty tuple from (2, 3), "
+                          "got 2 (__init__ stores self.spatial_dims"),
     (UnknownLossPipeline, "stage 'second': default loss (stage_losses): unknown loss "
                           "'perceptual'"),
     (PlainModulePipeline, "stage 'conv' is Conv2d, not a Denoiser"),

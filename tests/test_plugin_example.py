@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from PIL import Image
 
 from medden.cli import main
 from medden.noise import make_generator
 from medden.registry import model_registry, noise_registry, pipeline_registry
 from medden.testing import check_model, check_noise, check_pipeline, plugin_entries
+from medden.train import read_checkpoint
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "medden-plugin-example"
 DISTRIBUTION = "medden-plugin-example"
@@ -138,19 +138,22 @@ def test_medden_benchmark_scores_stripe_noise(example, tmp_path):
 
 def test_trained_example_pipeline_denoises_and_is_benchmarked(example, tmp_path):
     write_pngs(tmp_path / "data", count=4)
-    config = {
+    overrides = {  # the example's own config, made small and short
         "pipeline": f"median_then_tiny:{SMALL}", "noise": "stripe:sigma=15",
         "output": str(tmp_path / "run"), "iterations": 5, "batch_size": 2,
-        "data": {"train": [str(tmp_path / "data")], "patch_size": 32, "val_fraction": 0.25,
-                 "split_by": "file"},
+        "data.train": [str(tmp_path / "data")], "data.patch_size": 32,
+        "data.patches_per_image": 1, "data.val_fraction": 0.25,
         "log": {"progress": False, "tensorboard": False},
     }
-    (tmp_path / "train.yaml").write_text(yaml.safe_dump(config))
-    assert main(["train", str(tmp_path / "train.yaml")]) == 0
+    sets = [arg for key, value in overrides.items()
+            for arg in ("--set", f"{key}={json.dumps(value)}")]  # JSON is YAML
+    assert main(["train", str(EXAMPLE / "configs" / "median_then_tiny.yaml"), *sets]) == 0
     result = json.loads((tmp_path / "run" / "result.json").read_text())
     assert (result["recipe"], result["iterations"]) == ("noise2clean", 5)
     losses = [float(row["train_loss"]) for row in result["history"]]
     assert losses[-1] < 0.5 * losses[0]
+    plugins = read_checkpoint(tmp_path / "run")["run"]["plugins"]
+    assert list(plugins) == [DISTRIBUTION]  # what opening the checkpoint elsewhere needs
 
     assert main(["noise", str(tmp_path / "data"), str(tmp_path / "noisy"),
                  "--noise", "stripe:sigma=15", "--quiet"]) == 0

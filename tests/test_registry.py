@@ -12,20 +12,23 @@ import json
 import sys
 from typing import Any, Literal
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from medden.cli import main
 from medden.params import build_kwargs, coerce, describe_parameters
 from medden.registry import (
     DuplicatePluginError,
     PluginError,
+    ShadowedPluginWarning,
     UnknownPluginError,
     model_registry,
     noise_registry,
 )
 from medden.spec import Spec, SpecError, load_spec_file, parse_spec, split_top_level
-from medden.testing import write_distribution
+from medden.testing import plugin_entries, write_distribution
 
 NOISE = "medden.noise"
 
@@ -108,14 +111,14 @@ BROKEN = [
     pytest.param(NOISE, "acme_noise:Missing",
                  "import of 'acme_noise:Missing' failed: AttributeError", id="missing-object"),
     pytest.param(NOISE, "acme_noise:not_a_class",
-                 "'acme_noise:not_a_class' is function, expected a subclass of "
+                 "'acme_noise:not_a_class' is a function, not a class; expected a subclass of "
                  "medden.noise.Noise", id="function"),
     pytest.param(NOISE, "acme_noise:NotANoise",
-                 "'acme_noise:NotANoise' is NotANoise, expected a subclass of medden.noise.Noise",
-                 id="wrong-class"),
+                 "'acme_noise:NotANoise' is class NotANoise (a subclass of object); expected a "
+                 "subclass of medden.noise.Noise", id="wrong-class"),
     pytest.param("medden.models", "acme_noise:Offset",
-                 "'acme_noise:Offset' is Offset, expected a subclass of medden.models.Denoiser",
-                 id="noise-registered-as-model"),
+                 "'acme_noise:Offset' is class Offset (a subclass of medden.noise.Noise); "
+                 "expected a subclass of medden.models.Denoiser", id="noise-registered-as-model"),
 ]
 
 
@@ -129,7 +132,8 @@ def test_broken_plugin_is_reported_and_contained(medden_site, group, target, rea
         with pytest.raises(PluginError) as error:
             use("acme_bad")
         message = str(error.value)
-        assert "'acme_bad' (from distribution 'acme-broken') is broken" in message
+        noun = "noise" if group == NOISE else "model"  # singular: "model plugin", not "models"
+        assert f"{noun} plugin 'acme_bad' (from distribution 'acme-broken') is broken" in message
         assert reason in message
     # the rest of the registry is untouched
     assert registry.status("identity" if registry is model_registry else "gaussian")[0] == "ok"
@@ -169,7 +173,7 @@ def test_using_a_broken_plugin_on_the_command_line_names_it(medden_site, tmp_pat
     assert "licence server unreachable" in err
 
 
-# --- duplicates -------------------------------------------------------------------------------
+# --- duplicates ---------------------------------------------------------------------------
 def test_one_name_from_two_distributions_is_an_error_naming_both(medden_site, capsys):
     _acme(medden_site, "acme-one", {"acme_dup": "acme_noise:Offset"})
     _acme(medden_site, "acme-two", {"acme_dup": "acme_noise:Offset",
@@ -177,7 +181,9 @@ def test_one_name_from_two_distributions_is_an_error_naming_both(medden_site, ca
     for use in (noise_registry.entry, noise_registry.load, noise_registry.create):
         with pytest.raises(DuplicatePluginError) as error:
             use("acme_dup")
-        assert "'acme-one'" in str(error.value) and "'acme-two'" in str(error.value)
+        message = str(error.value)
+        assert "'acme-one'" in message and "'acme-two'" in message
+        assert "'acme_one.acme_dup' or 'acme_two.acme_dup'" in message  # how to pick one
     state, detail = noise_registry.status("acme_dup")
     assert state == "duplicate" and "acme-one" in detail and "acme-two" in detail
     assert noise_registry.status("acme_only_two")[0] == "ok"
@@ -186,11 +192,75 @@ def test_one_name_from_two_distributions_is_an_error_naming_both(medden_site, ca
     assert "[DUPLICATE]" in line and "acme-two" in line
 
 
-def test_shadowing_a_first_party_name_is_an_error(medden_site):
-    _acme(medden_site, "acme-shadow", {"gaussian": "acme_noise:Offset"})
-    with pytest.raises(DuplicatePluginError, match="'medden' and 'acme-shadow'|"
-                                                   "'acme-shadow' and 'medden'"):
-        noise_registry.create("gaussian")
+def test_a_qualified_name_reaches_one_distribution_of_a_duplicate(medden_site, capsys):
+    _acme(medden_site, "acme-one", {"acme_dup": "acme_noise:Offset"})
+    _acme(medden_site, "Acme.Two", {"acme_dup": "acme_noise:Offset"})
+    assert noise_registry.entry("acme_one.acme_dup").distribution == "acme-one"
+    assert noise_registry.entry("acme-two.acme_dup").distribution == "Acme.Two"
+    noise = noise_registry.create("acme_two.acme_dup:offset=0.5")
+    assert noise.offset == 0.5 and noise.spec.name == "acme_two.acme_dup"
+    assert "acme_one.acme_dup" in noise_registry and "acme_three.acme_dup" not in noise_registry
+    with pytest.raises(UnknownPluginError,
+                       match="'acme_dup' is registered as 'acme_one.acme_dup', "
+                             "'acme_two.acme_dup'"):
+        noise_registry.entry("acme_three.acme_dup")
+    assert plugin_entries("acme-one", "noise") == ["acme_one.acme_dup"]
+    assert main(["list", "noise", "acme_dup"]) == 0  # shows both instead of failing
+    out = capsys.readouterr().out
+    assert "acme_one.acme_dup (noise, from distribution 'acme-one'" in out
+    assert "acme_two.acme_dup (noise, from distribution 'Acme.Two'" in out
+    assert out.count("offset: float = 0.1") == 2
+
+
+def test_medden_wins_a_name_a_plugin_shadows_and_warns(medden_site):
+    with pytest.warns(ShadowedPluginWarning) as warned:
+        _acme(medden_site, "acme-shadow", {"gaussian": "acme_noise:Offset"})
+        noise = noise_registry.create("gaussian:sigma=5")
+    (message,) = [str(w.message) for w in warned]  # once, whatever uses the name
+    assert message == ("noise 'gaussian' of distribution 'acme-shadow' is shadowed by medden's "
+                       "own 'gaussian'; reach it as 'acme_shadow.gaussian'")
+    assert noise_registry.entry("gaussian").distribution == "medden"
+    assert type(noise).__name__ == "GaussianNoise" and noise.sigma == 5.0
+    assert noise_registry.status("gaussian")[0] == "ok"
+    shadowed = noise_registry.create("acme_shadow.gaussian:offset=0.2")
+    assert type(shadowed).__name__ == "Offset" and shadowed.offset == 0.2
+    assert noise_registry.entry("acme_shadow.gaussian").shadowed_by == "medden"
+    assert [e.distribution for e in noise_registry.candidates("gaussian")] == [
+        "medden", "acme-shadow"]
+    assert plugin_entries("acme-shadow", "noise") == ["acme_shadow.gaussian"]
+    assert noise_registry.create("medden.gaussian").sigma == 25.0
+
+
+def test_medden_commands_keep_working_beside_a_shadowing_plugin(medden_site, tmp_path, capsys):
+    pytest.importorskip("medden.commands.noise", reason="needs the 'medden noise' command")
+    _acme(medden_site, "acme-medden-with-a-long-name", {"gaussian": "acme_noise:Offset"})
+    assert main(["list", "noise"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ("medden list: warning: noise 'gaussian' of distribution "
+                   "'acme-medden-with-a-long-name' is shadowed by medden's own 'gaussian'; "
+                   "reach it as 'acme_medden_with_a_long_name.gaussian'\n")  # one line, once
+    rows = [line for line in out.splitlines() if line.startswith("  ")]
+    shadowed = next(row for row in rows if row.split()[0] == "acme_medden_with_a_long_name."
+                                                           "gaussian")
+    assert "[SHADOWED] by medden's 'gaussian'" in shadowed
+    assert "Add a constant offset" in shadowed
+    assert next(row for row in rows if row.split()[0] == "gaussian").split()[1] == "medden"
+    # one column for the distribution, however long its name: the details line up
+    starts = {row.index(row.split()[2]) for row in rows if "[" not in row}
+    assert len(starts) == 1
+
+    assert main(["list", "noise", "gaussian"]) == 0  # both, instead of exit status 2
+    out = capsys.readouterr().out
+    assert "gaussian (noise, from distribution 'medden'" in out
+    assert "acme_medden_with_a_long_name.gaussian (noise, from distribution " in out
+    assert "SHADOWED by medden's 'gaussian'" in out
+
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.full((16, 16), 128, np.uint8)).save(tmp_path / "in" / "a.png")
+    assert main(["noise", str(tmp_path / "in"), str(tmp_path / "out"), "--noise",
+                 "gaussian:sigma=20", "--quiet"]) == 0
+    noisy = np.asarray(Image.open(tmp_path / "out" / "a.png")).astype(float)
+    assert 10 < noisy.std() < 30  # medden's Gaussian noise, not the plugin's offset
 
 
 def test_one_distribution_twice_on_sys_path_is_not_a_duplicate(medden_site, tmp_path,

@@ -8,11 +8,18 @@ import pytest
 import yaml
 
 from medden.cli import main
-from medden.train.config import ConfigError, config_to_dict, load_config
+from medden.train.config import (
+    DEFAULT_EPOCHS,
+    UNTIL_TIME_LIMIT,
+    ConfigError,
+    config_to_dict,
+    load_config,
+)
 from medden.train.losses import build_loss
 from medden.train.recipes import build_phases, recipe_of
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
 
 
 def test_yaml_and_overrides(tmp_path):
@@ -50,6 +57,8 @@ def test_yaml_and_overrides(tmp_path):
     (["init.freeze=[decoder]"], "'init.freeze' accepts 'encoder' and 'stage1'"),
     (["optimizer=adam"], "'optimizer' must be a mapping"),
     (["epochs"], "--set expects key=value"),
+    (["minutes=5", "schedule.name=cosine"], "'schedule.name: cosine' anneals over a phase's "
+                                            "epochs: set 'epochs'"),
 ])
 def test_config_errors_are_clear(overrides, message):
     with pytest.raises(ConfigError) as info:
@@ -108,3 +117,32 @@ def test_paper_configs_reproduce_the_papers():
     assert n2n.recipe == "noise2noise" and n2n.schedule.factor == 0.5
     two = load_config(CONFIGS / "two_stage.yaml")
     assert two.optimizer.betas == (0.9, 0.99) and two.optimizer.lr == 5e-4
+
+
+@pytest.mark.parametrize(("overrides", "epochs"), [
+    ([], DEFAULT_EPOCHS),
+    (["epochs=3"], 3),
+    (["minutes=1"], UNTIL_TIME_LIMIT),  # minutes alone: train for that long
+    (["minutes=1", "epochs=3"], 3),  # both: whichever ends first
+    (["minutes=1", "schedule.name=step"], UNTIL_TIME_LIMIT),
+])
+def test_the_epoch_budget_of_a_phase(overrides, epochs):
+    from medden.registry import pipeline_registry
+
+    config = load_config(None, ["data.train=[images]", *overrides])
+    assert config.phase_epochs == epochs
+    staged = load_config(None, ["data.train=[images]", "stage_epochs={skidnet: 2}",
+                                *overrides])
+    pipeline = pipeline_registry.create("skidnet_deep_attention")
+    assert [p.epochs for p in build_phases(staged, pipeline, "staged")] == [2, epochs]
+    assert config_to_dict(config)["epochs"] == config.epochs  # unset stays unset
+
+
+def test_shipped_configs_keep_their_epoch_budget():
+    """Configs written before 'minutes' alone meant "train this long" set 'epochs' whenever
+    they set 'minutes', so their budget is the same."""
+    files = [*CONFIGS.rglob("*.yaml"), *REPO.glob("bundles/*/docs/training_config*.yaml")]
+    assert len(files) > 10
+    for path in files:
+        data = yaml.safe_load(path.read_text()) or {}
+        assert "epochs" in data or not data.get("minutes"), path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from medden.bench.config import PARTS, BenchmarkConfig, default
@@ -133,10 +134,22 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
     )
 
 
+def _announce_fixed(noises: list[str]) -> None:
+    """One line on stderr for each noise the levels do not reach (it runs once, as written)."""
+    from medden.bench.conditions import NoiseSetting
+
+    for text in noises:
+        if NoiseSetting.parse(text).parameter is None:
+            print(f"note: --noise {text} runs once, as written: --levels reaches a noise only "
+                  "through a 'sigma' or 'peak' parameter its SPEC leaves unset",
+                  file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; print where the report is."""
     from medden.bench.suite import run_benchmark
 
+    _announce_fixed(args.noise)
     report = run_benchmark(config_from_args(args))
     print(f"report: {report}")
     return 0

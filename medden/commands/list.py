@@ -6,7 +6,7 @@ import argparse
 import inspect
 
 from medden.errors import UsageError
-from medden.registry import Registry, registries
+from medden.registry import Entry, Registry, registries
 from medden.spec import Spec
 
 
@@ -17,8 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="list registered noise models, models and pipelines",
         description=(
             "List the plugins installed in the three registries with their distribution and a "
-            "one-line summary; broken plugins are shown with the reason. With NAME, print the "
-            "plugin's parameters (type, default, help)."
+            "one-line summary; broken plugins are shown with the reason, and a third-party "
+            "plugin whose name medden itself registers as shadowed, with the qualified name "
+            "(DISTRIBUTION.name) that reaches it. With NAME, print the plugin's parameters "
+            "(type, default, help), for every distribution registering NAME."
         ),
     )
     parser.add_argument("kind", nargs="?", choices=sorted(registries), help="one registry only")
@@ -32,27 +34,49 @@ def _format_default(default: object) -> str:
     return str(default) if isinstance(default, Spec) else repr(default)
 
 
+def _rows(registry: Registry) -> list[tuple[str, Entry]]:
+    """``(shown name, entry)``: every name's entry, then those it shadows, qualified."""
+    rows = []
+    for name in registry:
+        winner, *others = registry.candidates(name)
+        rows.append((name, winner))
+        rows += [(entry.qualified_name, entry) for entry in others if entry.shadowed_by]
+    return rows
+
+
+def _state(registry: Registry, shown: str, entry: Entry) -> str:
+    """The marker and detail of one row (or of one plugin's header)."""
+    state, detail = registry.status(shown)
+    if entry.shadowed_by and state == "ok":
+        state, detail = "shadowed", (f"by {entry.shadowed_by}'s '{entry.name}', reach it as "
+                                     f"'{entry.qualified_name}': {detail}")
+    return ("" if state == "ok" else f"[{state.upper()}] ") + detail
+
+
 def _print_registry(registry: Registry) -> None:
-    entries = registry.entries()
-    print(f"{registry.kind} ({len(entries)})")
-    if not entries:
+    rows = _rows(registry)
+    print(f"{registry.kind} ({len(registry.names())})")
+    if not rows:
         print("  (none installed)")
-    width = max((len(n) for n in entries), default=0)
-    for name, entry in entries.items():
-        state, detail = registry.status(name)
-        marker = "" if state == "ok" else f"[{state.upper()}] "
-        print(f"  {name:<{width}}  {entry.distribution:<12} {marker}{detail}")
+    width = max((len(shown) for shown, _ in rows), default=0)
+    dist_width = max((len(entry.distribution) for _, entry in rows), default=0)
+    for shown, entry in rows:
+        print(f"  {shown:<{width}}  {entry.distribution:<{dist_width}}  "
+              f"{_state(registry, shown, entry)}")
 
 
-def _print_parameters(registry: Registry, name: str) -> None:
-    entry = registry.entry(name)
-    state, detail = registry.status(name)
-    print(f"{name} ({registry.kind}, from distribution '{entry.distribution}', {entry.target})")
+def _print_parameters(registry: Registry, entry: Entry) -> None:
+    shown = entry.reference
+    print(f"{shown} ({registry.kind}, from distribution '{entry.distribution}', "
+          f"{entry.target})")
+    state, detail = registry.status(shown)
     if state != "ok":
         print(f"  {state.upper()}: {detail}")
         return
+    if entry.shadowed_by:
+        print(f"  SHADOWED by {entry.shadowed_by}'s '{entry.name}': reach it as '{shown}'")
     print(f"  {detail}")
-    parameters = registry.parameters(name)
+    parameters = registry.parameters(shown)
     if not parameters:
         print("  parameters: none")
         return
@@ -63,6 +87,11 @@ def _print_parameters(registry: Registry, name: str) -> None:
             print(f"        {p.help}")
 
 
+def _named(registry: Registry, name: str) -> list[Entry]:
+    """The entries ``name`` designates: one for a qualified name, else all that share it."""
+    return [registry.entry(name)] if "." in name else registry.candidates(name)
+
+
 def run(args: argparse.Namespace) -> int:
     """List plugins, or show one plugin's parameters."""
     if args.name:
@@ -71,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         if not found:
             raise UsageError(f"no plugin named '{args.name}' in {', '.join(kinds)}")
         for registry in found:
-            _print_parameters(registry, args.name)
+            for entry in _named(registry, args.name):
+                _print_parameters(registry, entry)
         return 0
     for kind in [args.kind] if args.kind else list(registries):
         _print_registry(registries[kind])

@@ -13,7 +13,7 @@ from medden.params import describe_parameters
 from medden.registry import Registry, summary_of
 from medden.spec import Spec, parse_spec
 
-__all__ = ["ConformanceError", "Subject", "resolve", "assert_same"]
+__all__ = ["ConformanceError", "Subject", "resolve", "assert_same", "check_declarations"]
 
 T = TypeVar("T")
 
@@ -107,7 +107,7 @@ def resolve(target: Any, registry: Registry, base: type) -> Subject:
     """
     if isinstance(target, str | Spec | dict):
         spec = parse_spec(target)
-        label = f"{registry.kind} '{spec.name}'"
+        label = f"{registry.noun} '{spec.name}'"
         state, detail = registry.status(spec.name)
         if state != "ok":
             raise ConformanceError(f"{label}: entry point is {state}: {detail}")
@@ -126,6 +126,43 @@ def resolve(target: Any, registry: Registry, base: type) -> Subject:
     if instance is None:
         subject.instance = subject.build()
     return subject
+
+
+def _counts(value: Any, allowed: Callable[[int], bool]) -> bool:
+    """A non-empty tuple (or list) of ints that are all ``allowed``."""
+    return isinstance(value, tuple | list) and bool(value) and all(
+        isinstance(v, int) and not isinstance(v, bool) and allowed(v) for v in value)
+
+
+#: Declaration -> (is the value valid, what a valid value is).
+_DECLARATIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "spatial_dims": (lambda v: _counts(v, lambda d: d in (2, 3)), "a non-empty tuple from (2, 3)"),
+    "channels": (lambda v: v is None or _counts(v, lambda c: c > 0),
+                 "None or a non-empty tuple of positive channel counts"),
+}
+
+
+def check_declarations(subject: Subject, owner: Any, where: str = "") -> None:
+    """``owner.spatial_dims`` and ``owner.channels`` are valid declarations.
+
+    ``owner`` is the plugin class or a built instance: an instance attribute of the same
+    name (``self.spatial_dims = spatial_dims`` in ``__init__``) hides the class declaration
+    from training, inference and benchmarks, which read it from the instance.
+
+    Raises
+    ------
+    ConformanceError
+        Naming the declaration, its value and, when the instance set it, that cause.
+    """
+    for name, (valid, rule) in _DECLARATIONS.items():
+        value = getattr(owner, name, None)
+        if valid(value):
+            continue
+        stored = not inspect.isclass(owner) and name in vars(owner)
+        cause = (f" (__init__ stores self.{name} on the instance, which hides the class "
+                 "declaration: keep the built value under another name, e.g. self.dims)"
+                 if stored else "")
+        raise subject.fail(f"{where}{name} must be {rule}, got {value!r}{cause}")
 
 
 def assert_same(subject: Subject, first: torch.Tensor, second: torch.Tensor, what: str,

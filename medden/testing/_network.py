@@ -11,7 +11,7 @@ from torch import nn
 
 from medden.noise import make_generator
 from medden.params import describe_parameters
-from medden.testing._common import Subject, assert_same
+from medden.testing._common import Subject, assert_same, check_declarations
 
 __all__ = ["AWKWARD_SIZES", "Variant", "variants", "check_network"]
 
@@ -180,11 +180,9 @@ def check_network(subject: Subject, dims: tuple[int, ...], channels: tuple[int, 
     torchscript : bool
         For learned networks, require TorchScript export (of the first variant).
     """
-    subject.expect(bool(dims) and set(dims) <= {2, 3},
-                   f"spatial_dims must be a non-empty subset of (2, 3), got {dims}")
-    subject.expect(channels is None or (bool(channels) and all(c > 0 for c in channels)),
-                   f"channels must be None or positive counts, got {channels}")
+    check_declarations(subject, subject.instance)
     for index, variant in enumerate(variants(subject, dims, channels)):
+        check_declarations(subject, variant.network, f"{variant}: ")
         _check_export(subject, variant, seed, _check_forward(subject, variant, seed))
         if learned and torchscript and index == 0:
             _check_torchscript(subject, variant, seed)

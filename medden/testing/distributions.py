@@ -10,18 +10,12 @@ without installing anything.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from medden.registry import registries
+from medden.registry import normalise_distribution, registries
 
 __all__ = ["write_distribution", "plugin_entries"]
-
-
-def _normalise(name: str) -> str:
-    """Distribution name in the normalised form of file names and comparisons."""
-    return re.sub(r"[-_.]+", "_", name).lower()
 
 
 def write_distribution(
@@ -46,8 +40,8 @@ def write_distribution(
     version : str
         Distribution version.
     modules : mapping, optional
-        Relative file path (``"acme_noise.py"``, ``"acme/__init__.py"``) to Python source,
-        written under ``site``.
+        Relative **file path** (``"acme_noise.py"``, ``"acme/__init__.py"``; not a module
+        name such as ``"acme.noise"``) to Python source, written under ``site``.
 
     Returns
     -------
@@ -55,7 +49,7 @@ def write_distribution(
         The ``.dist-info`` directory.
     """
     site = Path(site)
-    dist_info = site / f"{_normalise(name)}-{version}.dist-info"
+    dist_info = site / f"{normalise_distribution(name)}-{version}.dist-info"
     dist_info.mkdir(parents=True, exist_ok=True)
     (dist_info / "METADATA").write_text(
         f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
@@ -75,6 +69,9 @@ def write_distribution(
 def plugin_entries(distribution: str, kind: str) -> list[str]:
     """Names registered by ``distribution`` in one registry (nothing is imported).
 
+    A name another distribution also registers is given qualified
+    (``acme_medden.gaussian``), so that it reaches this distribution's entry.
+
     Handy to parametrize a plugin's conformance tests over everything it registers::
 
         @pytest.mark.parametrize("name", plugin_entries("acme-medden", "noise"))
@@ -88,6 +85,7 @@ def plugin_entries(distribution: str, kind: str) -> list[str]:
     kind : str
         ``"noise"``, ``"models"`` or ``"pipelines"``.
     """
-    wanted = _normalise(distribution)
-    return [name for name, entry in registries[kind].entries().items()
-            if _normalise(entry.distribution) == wanted]
+    wanted = normalise_distribution(distribution)
+    registry = registries[kind]
+    return [entry.reference for name in registry for entry in registry.candidates(name)
+            if normalise_distribution(entry.distribution) == wanted]

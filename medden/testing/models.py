@@ -6,7 +6,7 @@ from typing import Any
 
 from medden.models import Denoiser
 from medden.registry import model_registry
-from medden.testing._common import resolve
+from medden.testing._common import check_declarations, resolve
 from medden.testing._network import check_network
 
 __all__ = ["check_model"]
@@ -36,13 +36,15 @@ def check_model(model: Any, *, seed: int = 0, torchscript: bool = True) -> Denoi
     ------
     ConformanceError
         The first broken rule: entry point loads to a Denoiser subclass; one-line summary;
-        every parameter typed, defaulted and documented; ``spatial_dims``, ``channels``,
-        ``learned`` and ``size_multiple`` declared sensibly.  Then for every declared
-        dimensionality and channel count (1 and 3 for "any"; a model declaring
-        ``spatial_dims`` / ``in_channels`` parameters is built for each): eval-mode forward
-        on awkward sizes (17x23, 7x9; 5x9x11) raises nothing, keeps shape and dtype, is
-        finite, leaves the
-        input alone, is repeatable and does not mix images of a batch; a learned model has
+        every parameter typed, defaulted and documented; ``spatial_dims`` (a non-empty
+        tuple from (2, 3)) and ``channels`` (None or positive counts) valid on the class and
+        on every built instance (which must not hide them with attributes of its own, such
+        as ``self.spatial_dims = spatial_dims``), ``learned`` a bool and ``size_multiple`` an
+        int of at least 1.  Then for every declared dimensionality and channel count (1
+        and 3 for "any"; a model declaring ``spatial_dims`` / ``in_channels`` parameters is
+        built for each): eval-mode forward on awkward sizes (17x23, 7x9; 5x9x11) raises
+        nothing, keeps shape and dtype, is finite, leaves the input alone, is repeatable
+        and does not mix images of a batch; a learned model has
         trainable parameters and an MSE loss sends finite, non-zero gradients to every
         one of them, a classical one has none; the ``state_dict`` loads with
         ``torch.load(weights_only=True)`` into a model rebuilt from the same SPEC and gives
@@ -51,6 +53,7 @@ def check_model(model: Any, *, seed: int = 0, torchscript: bool = True) -> Denoi
     """
     subject = resolve(model, model_registry, Denoiser)
     cls = subject.cls
+    check_declarations(subject, cls)
     subject.expect(isinstance(cls.learned, bool), f"learned must be a bool, got {cls.learned!r}")
     multiple = subject.instance.size_multiple
     subject.expect(isinstance(multiple, int) and multiple >= 1,

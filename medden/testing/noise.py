@@ -9,7 +9,7 @@ import torch
 
 from medden.noise import Noise, make_generator
 from medden.registry import noise_registry
-from medden.testing._common import Subject, assert_same, resolve
+from medden.testing._common import Subject, assert_same, check_declarations, resolve
 
 __all__ = ["check_noise", "sample_shapes"]
 
@@ -41,15 +41,6 @@ def sample_shapes(spatial_dims: tuple[int, ...], channels: tuple[int, ...] | Non
 def _draw(subject: Subject, clean: torch.Tensor, seed: int) -> torch.Tensor:
     return subject.run(f"noise on {tuple(clean.shape)} {clean.dtype}", subject.instance, clean,
                        make_generator(seed))
-
-
-def _check_declaration(subject: Subject) -> None:
-    dims = tuple(subject.cls.spatial_dims)
-    subject.expect(bool(dims) and set(dims) <= {2, 3},
-                   f"spatial_dims must be a non-empty subset of (2, 3), got {dims}")
-    channels = subject.cls.channels
-    subject.expect(channels is None or (bool(channels) and all(c > 0 for c in channels)),
-                   f"channels must be None or positive counts, got {channels}")
 
 
 def _check_shapes(subject: Subject, seed: int) -> None:
@@ -113,14 +104,17 @@ def check_noise(noise: Any, *, seed: int = 0, statistics: Statistics | None = No
     ConformanceError
         The first broken rule: entry point loads to a Noise subclass; one-line summary;
         every parameter typed, defaulted and documented; ``spatial_dims`` and ``channels``
-        declared; for every declared dimensionality and channel count (1 and 3 for "any"),
-        batch and single image: no exception, same shape, float32, finite, noise actually
-        added, input untouched; float64 in gives float64 out; the same seed gives the same
+        valid (a non-empty tuple from (2, 3); None or positive counts), on the class and on
+        the instance (which must not hide them with attributes of its own); for every
+        declared dimensionality and channel count (1 and 3 for "any"), batch and single
+        image: no exception, same shape, float32, finite, noise actually added, input
+        untouched; float64 in gives float64 out; the same seed gives the same
         noise, another seed other noise; rebuilding from ``instance.spec`` gives the same
         noise.
     """
     subject = resolve(noise, noise_registry, Noise)
-    _check_declaration(subject)
+    check_declarations(subject, subject.cls)
+    check_declarations(subject, subject.instance)
     _check_shapes(subject, seed)
     _check_determinism(subject, seed)
     if statistics is not None:

@@ -8,7 +8,7 @@ from medden.models import Denoiser
 from medden.pipeline import Pipeline
 from medden.registry import pipeline_registry
 from medden.spec import SpecError
-from medden.testing._common import Subject, resolve
+from medden.testing._common import Subject, check_declarations, resolve
 from medden.testing._network import check_network
 from medden.train.losses import build_loss
 from medden.train.recipes import RECIPES
@@ -32,6 +32,7 @@ def _check_stages(subject: Subject) -> None:
     for name, stage in pipeline.stages.items():
         subject.expect(isinstance(stage, Denoiser),
                        f"stage '{name}' is {type(stage).__name__}, not a Denoiser")
+        check_declarations(subject, stage, f"stage '{name}': ")
         try:
             build_loss(pipeline.loss_for(name))
         except SpecError as exc:
@@ -70,10 +71,12 @@ def check_pipeline(pipeline: Any, *, seed: int = 0, torchscript: bool = True) ->
         The first broken rule: entry point loads to a Pipeline subclass; one-line summary;
         every parameter typed, defaulted and documented; at least one stage, every stage a
         Denoiser whose default loss builds (``medden.train.losses``); a known training
-        recipe (``medden.train.recipes.RECIPES``); some channel count accepted by all
-        stages.  Then the network checks of :func:`~medden.testing.check_model` on the
-        whole pipeline (dims and channels those of its stages), except that gradients need
-        to reach only some of its weights (stages may be trained one at a time).
+        recipe (``medden.train.recipes.RECIPES``); every stage's ``spatial_dims`` and
+        ``channels`` valid (see :func:`~medden.testing.check_model`); some channel count
+        accepted by all stages.  Then the network checks of
+        :func:`~medden.testing.check_model` on the whole pipeline (dims and channels those
+        of its stages), except that gradients need to reach only some of its weights
+        (stages may be trained one at a time).
     """
     subject = resolve(pipeline, pipeline_registry, Pipeline)
     _check_stages(subject)

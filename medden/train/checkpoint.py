@@ -6,8 +6,10 @@ A medden checkpoint is a ``torch.save``'d dict that loads with ``weights_only=Tr
     The pipeline's ``state_dict``.
 ``run``
     :class:`RunInfo`: format tag, the pipeline SPEC (with ``in_channels``), the recipe, the
-    whole training config, the phase reached and the last validation metrics, so
-    :func:`load_checkpoint` rebuilds the network without any other file.
+    whole training config, the phase reached, the last validation metrics and the
+    third-party plugin distributions the run used (``plugins``: name to version), so
+    :func:`load_checkpoint` rebuilds the network without any other file, or names the
+    package to install when a plugin is missing.
 ``optimizer``, ``trainer``, ``scheduler``, ``early_stopping``, ``best`` (``last.pt`` only)
     What ``--resume`` needs to continue a phase exactly where it stopped.
 
@@ -34,6 +36,7 @@ from ignite.handlers import DiskSaver
 from medden.errors import UsageError
 from medden.pipeline import Pipeline
 from medden.registry import pipeline_registry
+from medden.requirements import plugins_needed
 from medden.spec import parse_spec
 
 __all__ = ["FORMAT", "RunInfo", "EngineState", "OverwritingDiskSaver", "read_checkpoint",
@@ -65,12 +68,17 @@ class RunInfo:
         Training recipe.
     config : dict
         The training config (:func:`medden.train.config.config_to_dict`).
+    plugins : dict, optional
+        Third-party distributions of the plugins the run uses, name to version
+        (:func:`medden.requirements.requirements`).
     """
 
-    def __init__(self, pipeline: dict, recipe: str, config: dict) -> None:
+    def __init__(self, pipeline: dict, recipe: str, config: dict,
+                 plugins: dict[str, str] | None = None) -> None:
         self.pipeline = pipeline
         self.recipe = recipe
         self.config = config
+        self.plugins = dict(plugins or {})
         self.phase = 0
         self.phase_name = ""
         self.metrics: dict[str, float] = {}
@@ -79,7 +87,7 @@ class RunInfo:
         """Plain-data form stored in checkpoints."""
         return {"format": FORMAT, "pipeline": self.pipeline, "recipe": self.recipe,
                 "config": self.config, "phase": self.phase, "phase_name": self.phase_name,
-                "metrics": dict(self.metrics)}
+                "metrics": dict(self.metrics), "plugins": dict(self.plugins)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore the progress fields (phase, metrics) from a checkpoint."""
@@ -154,20 +162,23 @@ def checkpoint_file(path: str | Path) -> Path:
 
 def _bundle_run(folder: Path) -> dict[str, Any]:
     """The ``run`` entry of a MONAI bundle whose ``models/model.pt`` is a bare state dict:
-    the SPEC of ``network_def`` in ``configs/inference.json`` and the training config of
-    ``configs/train.json``."""
+    the SPEC and plugin distributions of ``network_def`` in ``configs/inference.json`` and
+    the training config of ``configs/train.json``."""
     try:
         inference = json.loads((folder / "configs" / "inference.json").read_text())
         train_file = folder / "configs" / "train.json"
         training = json.loads(train_file.read_text()).get("training", {}) \
             if train_file.is_file() else {}
         spec = parse_spec(inference["network_def"]["spec"])
+        plugins = dict(inference["network_def"].get("plugins") or {})
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"bundle '{folder}': cannot read the pipeline SPEC of "
                          f"configs/inference.json network_def: {exc}") from None
-    recipe = training.get("recipe") or pipeline_registry.load(spec.name).recipe
+    with plugins_needed(plugins, f"bundle '{folder}'"):
+        recipe = training.get("recipe") or pipeline_registry.load(spec.name).recipe
     return {"format": FORMAT, "pipeline": spec.to_dict(), "recipe": recipe,
-            "config": training, "phase": 0, "phase_name": "bundle", "metrics": {}}
+            "config": training, "phase": 0, "phase_name": "bundle", "metrics": {},
+            "plugins": plugins}
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -205,9 +216,17 @@ def save_checkpoint(path: str | Path, objects: dict[str, Any]) -> None:
     saver({name: obj.state_dict() for name, obj in objects.items()}, path.name)
 
 
-def build_pipeline(run: dict[str, Any]) -> Pipeline:
-    """A fresh (untrained) pipeline from a checkpoint's ``run`` entry."""
-    return pipeline_registry.create(parse_spec(run["pipeline"]))
+def build_pipeline(run: dict[str, Any], what: str = "the checkpoint") -> Pipeline:
+    """A fresh (untrained) pipeline from a checkpoint's ``run`` entry.
+
+    Raises
+    ------
+    UsageError
+        When a plugin it needs is missing and the ``run`` entry names its distribution
+        (``what`` names the checkpoint in the message).
+    """
+    with plugins_needed(run.get("plugins") or {}, what):
+        return pipeline_registry.create(parse_spec(run["pipeline"]))
 
 
 def load_checkpoint(path: str | Path) -> tuple[Pipeline, dict[str, Any]]:
@@ -230,11 +249,12 @@ def load_checkpoint(path: str | Path) -> tuple[Pipeline, dict[str, Any]]:
     Raises
     ------
     UsageError
-        When the file is not a medden checkpoint or its weights do not fit its pipeline.
+        When the file is not a medden checkpoint, its weights do not fit its pipeline, or a
+        plugin distribution it was made with is not installed.
     """
     data = read_checkpoint(path)
     run = dict(data["run"])
-    pipeline = build_pipeline(run)
+    pipeline = build_pipeline(run, f"checkpoint '{path}'")
     try:
         pipeline.load_state_dict(data["model"])
     except RuntimeError as exc:

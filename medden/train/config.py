@@ -8,7 +8,9 @@ A run is described by one YAML file (see ``configs/`` for the papers' setups)::
     epochs: 30
     optimizer: {name: adam, lr: 1.0e-3}
 
-Every key has a default except ``data.train``.  ``--set data.patch_size=32`` style
+Every key has a default except ``data.train``.  The budget of each phase is ``epochs``
+(default 10) or ``iterations``; ``minutes`` caps either, and alone it sets the budget (the
+phase trains for that long).  ``--set data.patch_size=32`` style
 overrides address nested keys with dots; values are read as YAML (``1e-3``, ``true``,
 ``[a, b]``).  Unknown keys, values of the wrong type and impossible combinations raise
 :class:`ConfigError` with the dotted key in the message.
@@ -32,6 +34,8 @@ from medden.spec import SpecError, parse_spec
 
 __all__ = [
     "ConfigError",
+    "DEFAULT_EPOCHS",
+    "UNTIL_TIME_LIMIT",
     "AugmentConfig",
     "DataConfig",
     "OptimizerConfig",
@@ -46,6 +50,11 @@ __all__ = [
     "config_from_dict",
     "config_to_dict",
 ]
+
+#: Epochs of a phase when a config sets neither ``epochs`` nor ``minutes``.
+DEFAULT_EPOCHS = 10
+#: Epochs of a phase with only a ``minutes`` budget: more than the minutes allow.
+UNTIL_TIME_LIMIT = 2**31 - 1
 
 Monitor = Literal["psnr", "ssim", "loss"]
 Recipe = Literal["noise2clean", "noise2noise", "staged", "two_stage"]
@@ -241,12 +250,15 @@ class TrainConfig:
         Run folder: ``last.pt``, ``best.pt``, ``log.csv``, ``tb/``, ``result.json``.
     batch_size : int
         Global batch size (split over processes).
-    epochs : int
-        Epochs per training phase.
+    epochs : int or None
+        Epochs per training phase; None (unset): 10, or with ``minutes`` as many as the
+        minutes allow (see :attr:`phase_epochs`).
     iterations : int or None
         Iteration budget per phase instead of ``epochs``.
     minutes : float or None
-        Wall-clock budget per phase (training stops early, not reproducibly).
+        Wall-clock budget per phase: alone, the phase trains this long; with ``epochs`` or
+        ``iterations``, it stops at whichever comes first (not reproducibly when the
+        minutes end it).
     stage_epochs : dict
         Epochs of single phases, by stage name (``staged``) or ``joint``.
     joint_epochs : int
@@ -276,7 +288,7 @@ class TrainConfig:
     output: str = "runs/train"
     data: DataConfig = field(default_factory=DataConfig)
     batch_size: int = 16
-    epochs: int = 10
+    epochs: int | None = None
     iterations: int | None = None
     minutes: float | None = None
     stage_epochs: dict[str, int] = field(default_factory=dict)
@@ -294,6 +306,14 @@ class TrainConfig:
     distributed: DistributedConfig = field(default_factory=DistributedConfig)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     init: InitConfig = field(default_factory=InitConfig)
+
+    @property
+    def phase_epochs(self) -> int:
+        """Epoch budget of a phase (``stage_epochs`` aside): ``epochs`` when set; else
+        :data:`DEFAULT_EPOCHS`, or :data:`UNTIL_TIME_LIMIT` with a ``minutes`` budget."""
+        if self.epochs is not None:
+            return self.epochs
+        return UNTIL_TIME_LIMIT if self.minutes else DEFAULT_EPOCHS
 
 
 # --- building from mappings ------------------------------------------------------------
@@ -464,14 +484,15 @@ def validate(config: TrainConfig) -> None:
     for stage, loss in config.stage_losses.items():
         _check_spec(loss, f"stage_losses.{stage}")
     for key, value in [
-        ("batch_size", config.batch_size), ("epochs", config.epochs),
+        ("batch_size", config.batch_size),
         ("validate_every", config.validate_every), ("optimizer.lr", config.optimizer.lr),
         ("data.patches_per_image", data.patches_per_image), ("log.every", config.log.every),
         ("distributed.nproc", config.distributed.nproc),
     ]:
         _positive(value, key, allow_none=False)
     for key, value in [
-        ("iterations", config.iterations), ("minutes", config.minutes),
+        ("epochs", config.epochs), ("iterations", config.iterations),
+        ("minutes", config.minutes),
         ("checkpoint_every", config.checkpoint_every),
         ("early_stopping", config.early_stopping), ("data.resize", data.resize),
         ("data.patch_size", data.patch_size), ("data.val_crop", data.val_crop),
@@ -505,6 +526,9 @@ def validate(config: TrainConfig) -> None:
                           "'data.patch_size' (whole images of other shapes would not batch)")
     if config.schedule.name == "plateau" and config.schedule.patience < 0:
         raise ConfigError("'schedule.patience' must be >= 0")
+    if config.schedule.name == "cosine" and config.phase_epochs == UNTIL_TIME_LIMIT:
+        raise ConfigError("'schedule.name: cosine' anneals over a phase's epochs: set 'epochs' "
+                          "(with 'minutes' alone, the number of epochs is not known)")
     if not 0 < config.schedule.factor < 1:
         raise ConfigError(f"'schedule.factor' must be in (0, 1), got {config.schedule.factor}")
     unknown = set(config.init.freeze) - {"encoder", "stage1"}

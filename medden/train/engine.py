@@ -42,7 +42,13 @@ from medden.errors import UsageError
 from medden.io.atomic import atomic_write
 from medden.params import describe_parameters
 from medden.pipeline import Pipeline
-from medden.registry import model_registry, noise_registry, pipeline_registry
+from medden.registry import (
+    model_registry,
+    noise_registry,
+    pipeline_registry,
+    recording_plugins,
+)
+from medden.requirements import requirements
 from medden.spec import Spec, parse_spec
 from medden.train.checkpoint import (
     EngineState,
@@ -206,21 +212,23 @@ class _Run:
                              "it with --resume or choose another output folder")
         idist.barrier()  # every rank has checked before rank 0 writes anything
         spec = parse_spec(config.pipeline)
-        self.recipe = config.recipe or pipeline_registry.load(spec.name).recipe
-        self.noise = noise_registry.create(config.noise)
-        self.data: TrainingData = build_data(config.data, self.noise, config.seed,
-                                             config.batch_size,
-                                             noisy_target=self.recipe == "noise2noise")
-        self.spec = with_channels(spec, self.data.channels)
-        manual_seed(config.seed)  # the same initial weights for the same seed
-        self.pipeline: Pipeline = pipeline_registry.create(self.spec)
+        with recording_plugins() as used:  # what the checkpoints will need
+            self.recipe = config.recipe or pipeline_registry.load(spec.name).recipe
+            self.noise = noise_registry.create(config.noise)
+            self.data: TrainingData = build_data(config.data, self.noise, config.seed,
+                                                 config.batch_size,
+                                                 noisy_target=self.recipe == "noise2noise")
+            self.spec = with_channels(spec, self.data.channels)
+            manual_seed(config.seed)  # the same initial weights for the same seed
+            self.pipeline: Pipeline = pipeline_registry.create(self.spec)
         _check_forward(self.pipeline, self.data.channels, self.spec)
         recipe_of(config, self.pipeline)
         if not len(self.data.val) and (config.early_stopping or config.schedule.name ==
                                        "plateau"):
             raise UsageError("early_stopping and the plateau schedule need validation "
                              "images (data.val or data.val_fraction > 0)")
-        self.info = RunInfo(self.spec.to_dict(), self.recipe, config_to_dict(config))
+        self.info = RunInfo(self.spec.to_dict(), self.recipe, config_to_dict(config),
+                            requirements(used))
         self.state: dict[str, Any] | None = None
         if resume:
             self.state = read_checkpoint(last)

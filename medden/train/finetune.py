@@ -31,6 +31,7 @@ from torch import nn
 
 from medden.errors import UsageError
 from medden.pipeline import Pipeline
+from medden.requirements import require_installed
 from medden.train.checkpoint import build_pipeline, read_checkpoint
 from medden.train.config import TrainConfig, apply_overrides, config_from_dict
 
@@ -289,9 +290,11 @@ def finetune_config(weights: str | Path, data: list[str], output: str,
     Raises
     ------
     UsageError
-        Unreadable checkpoint or invalid resulting config.
+        Unreadable checkpoint, a plugin distribution it was made with not installed, or
+        invalid resulting config.
     """
     source = read_checkpoint(weights)
+    require_installed(source["run"].get("plugins") or {}, f"fine-tuning '{weights}'")
     base = copy.deepcopy(source["run"]["config"])
     base["pipeline"] = source["run"]["pipeline"]
     base_data = base.get("data", {})

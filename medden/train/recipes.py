@@ -188,11 +188,11 @@ def build_phases(config: TrainConfig, pipeline: Pipeline, recipe: str) -> list[P
         image_loss = _stage_loss(config, pipeline, rn)
         return [Phase(recipe, TwoStageObjective(pipeline), [nen, rn],
                       TwoStageLoss(_stage_loss(config, pipeline, nen), image_loss),
-                      _noise_targets, pipeline, image_loss, config.epochs)]
+                      _noise_targets, pipeline, image_loss, config.phase_epochs)]
     if recipe in ("noise2clean", "noise2noise"):
         loss = _stage_loss(config, pipeline, last)
         return [Phase(recipe, pipeline, list(names), loss, _pairs, pipeline, loss,
-                      config.epochs)]
+                      config.phase_epochs)]
     phases = []
     for index, name in enumerate(names):
         if index == 0 and frozen_first:
@@ -201,7 +201,7 @@ def build_phases(config: TrainConfig, pipeline: Pipeline, recipe: str) -> list[P
         prefix = StagePrefix(pipeline, index)
         phases.append(Phase(f"stage:{name}", pipeline.stages[name], [name], loss,
                             _after(prefix), StagePrefix(pipeline, index + 1), loss,
-                            config.stage_epochs.get(name, config.epochs)))
+                            config.stage_epochs.get(name, config.phase_epochs)))
     if config.joint_epochs > 0:
         loss = _stage_loss(config, pipeline, last)
         phases.append(Phase("joint", pipeline, list(names), loss, _pairs, pipeline, loss,
