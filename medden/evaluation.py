@@ -12,13 +12,19 @@ from medden.io.lossy import find_output
 from medden.metrics import compute_all
 from medden.process import read_item
 
-__all__ = ["evaluate_folders", "mean_row"]
+__all__ = ["evaluate_folders", "mean_row", "metric_columns"]
+
+
+def metric_columns(rows: list[dict]) -> list[str]:
+    """The metrics of any of ``rows``, in order of appearance (``delta_e`` only for RGB)."""
+    return [k for k in dict.fromkeys(k for r in rows for k in r) if k != "file"]
 
 
 def mean_row(rows: list[dict]) -> dict:
-    """The column-wise mean of metric rows (``file`` = ``"mean"``); infinities kept."""
-    keys = [k for k in rows[0] if k != "file"]
-    return {"file": "mean", **{k: float(np.mean([r[k] for r in rows])) for k in keys}}
+    """The column-wise mean of metric rows (``file`` = ``"mean"``) over the rows that have
+    each metric (ΔE: the RGB rows); infinities kept."""
+    return {"file": "mean", **{k: float(np.mean([r[k] for r in rows if k in r]))
+                               for k in metric_columns(rows)}}
 
 
 def evaluate_folders(
@@ -34,8 +40,8 @@ def evaluate_folders(
     Returns
     -------
     rows : list of dict
-        One row per pair (``file``, ``mse``, ``psnr``, ``ssim``, ``vifp``, and ``delta_e``
-        for RGB) followed by a ``mean`` row.
+        One row per pair (``file``: :attr:`~medden.io.ScanItem.label`, ``mse``, ``psnr``,
+        ``ssim``, ``vifp``, and ``delta_e`` for RGB only) followed by a ``mean`` row.
     problems : list of (str, str)
         Reference images that could not be scored, with the reason.
     """
@@ -59,7 +65,7 @@ def evaluate_folders(
         except Exception as exc:  # noqa: BLE001 - report and go on with the other pairs
             problems.append((key, f"{type(exc).__name__}: {exc}"))
             continue
-        rows.append({"file": key, **scores})
+        rows.append({"file": ref_item.label, **scores})
     if rows:
         rows.append(mean_row(rows))
     return rows, problems

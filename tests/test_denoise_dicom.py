@@ -204,5 +204,6 @@ def test_two_series_in_one_folder_are_scored_apart(tmp_path):
                  "median:size=3", "--quiet"]) == 0
     rows, problems = evaluate_folders(tmp_path / "in", tmp_path / "out")
     assert problems == []
-    assert [r["file"] for r in rows] == ["study/a0", "study/b0", "mean"]
+    assert [r["file"] for r in rows] == ["study (series of 4 files, first a0)", "study/b0",
+                                         "mean"]
     assert all(30 < r["psnr"] < 80 for r in rows)

@@ -47,7 +47,7 @@ def _figure_rows(samples: Path, noisy: Path, denoised: Path, scores: dict) -> li
     noisy_items = {i.key: i for i in scan(noisy).items}
     denoised_items = {i.key: i for i in scan(denoised).items}
     for item in scan(samples).items:
-        key = item.key
+        key = item.label
         noisy_item, denoised_item = (find_output(item, noisy_items),
                                      find_output(item, denoised_items))
         if noisy_item is None or denoised_item is None:

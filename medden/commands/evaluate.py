@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from medden.errors import UsageError
-from medden.evaluation import evaluate_folders
+from medden.evaluation import evaluate_folders, metric_columns
+from medden.io.names import printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "reference also with its lossless copy: a.jpg with a.png or a.tif) and print "
             "MSE, PSNR, SSIM, VIFP (and CIEDE2000 ΔE for RGB) per pair and their mean. Both "
             "images are normalised with the reference's intensity mapping, so PSNR uses a data "
-            "range of 1 (for CT: the HU window; for 8-bit images: 255 grey levels)."
+            "range of 1 (for CT: the HU window; for 8-bit images: 255 grey levels). ΔE is "
+            "given for RGB pairs only, and its mean over them. A DICOM series is one row, "
+            "named by its folder. Exit status: 0 every reference image was scored, 1 some "
+            "could not be (no test image, another shape, unreadable: listed on stderr and in "
+            "--json), 2 usage error (a folder missing, no reference image)."
         ),
     )
     parser.add_argument("--reference", type=Path, required=True, metavar="DIR",
@@ -48,15 +53,15 @@ def run(args: argparse.Namespace) -> int:
     rows, problems = evaluate_folders(args.reference, args.test, args.modality)
     if not rows and not problems:
         raise UsageError(f"no images found in '{args.reference}'")
-    columns = ["file"] + [k for k in rows[0] if k != "file"] if rows else ["file"]
-    table = [columns] + [[str(r.get(c, "")) if c == "file" else _fmt(r[c]) for c in columns]
-                         for r in rows]
+    columns = ["file", *metric_columns(rows)]
+    table = [columns] + [[printable(r["file"]), *(_fmt(r[c]) if c in r else "-"
+                                                  for c in columns[1:])] for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     for row in table:
         print("  ".join(cell.rjust(w) if i else cell.ljust(w)
                         for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
     for path, reason in problems:
-        print(f"not scored: {path}: {reason}", file=sys.stderr)
+        print(f"not scored: {printable(path)}: {printable(reason)}", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps({"rows": rows, "not_scored": problems}, indent=2))
     if args.csv:

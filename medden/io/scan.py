@@ -56,6 +56,15 @@ class ScanItem:
             return str(self.relpath / self.paths[0].name)
         return str(self.relpath)
 
+    @property
+    def label(self) -> str:
+        """How tables name the item: its relative path, or for a series of several files
+        its folder, size and first file (``"study (series of 4 files, first a0)"``)."""
+        if self.kind == "dicom_series" and len(self.paths) > 1:
+            return (f"{self.relpath} (series of {len(self.paths)} files, "
+                    f"first {self.paths[0].name})")
+        return str(self.relpath)
+
 
 @dataclass
 class ScanResult:
