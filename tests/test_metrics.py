@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,9 +33,10 @@ def add_noise(image: np.ndarray, sigma: float, seed: int = 1) -> np.ndarray:
 
 
 @pytest.fixture
-def xray(shared_data) -> np.ndarray:
-    """A real chest radiograph, ``(1, H, W)`` in [0, 1]."""
-    path = sorted((shared_data / "xray").glob("*.png"))[0]
+def xray() -> np.ndarray:
+    """A real chest radiograph (the repository's sample, 512² 8-bit), ``(1, H, W)`` in
+    [0, 1]."""
+    path = Path(__file__).resolve().parents[1] / "samples" / "xray_chest_00026402_000.png"
     return (imread(path).astype(np.float64) / 255.0)[None]
 
 
