@@ -34,6 +34,10 @@ run folders; include 'identity' for the noisy-input row. A comma followed by key
 continues the SPEC before it."""
 
 
+#: Levels of --levels when it is not given (0-255 scale).
+DEFAULT_LEVELS = (15.0, 25.0, 50.0)
+
+
 def _levels(text: str) -> list[float]:
     from medden.bench.conditions import parse_levels
 
@@ -65,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=_MODELS_HELP)
     parser.add_argument("--noise", required=True, nargs="+", metavar="SPEC",
                         help="noise SPECs, e.g. gaussian speckle poisson salt_pepper")
-    parser.add_argument("--levels", type=_levels, default=[15.0, 25.0, 50.0],
+    parser.add_argument("--levels", type=_levels, default=None,
                         metavar="L1,L2,...", help="noise levels, 0-255 scale (default 15,25,50)")
     parser.add_argument("--seed", type=int, default=default("seed"),
                         help="noise seed (default %(default)s)")
@@ -121,7 +125,8 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
 
     return BenchmarkConfig(
         data=args.data, models=split_model_entries(args.models), noises=list(args.noise),
-        levels=list(args.levels), out=args.out, seed=args.seed, modality=args.modality,
+        levels=list(args.levels or DEFAULT_LEVELS), out=args.out, seed=args.seed,
+        modality=args.modality,
         max_images=args.max_images, crop=args.crop, slices=args.slices, skip=set(args.skip),
         oracle_models=(None if args.oracle_models is None
                        else split_model_entries(args.oracle_models)),
@@ -149,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark; print where the report is."""
     from medden.bench.suite import run_benchmark
 
-    _announce_fixed(args.noise)
+    if args.levels is not None:  # asked for levels: say which noises they do not reach
+        _announce_fixed(args.noise)
     report = run_benchmark(config_from_args(args))
     print(f"report: {report}")
     return 0
