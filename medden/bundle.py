@@ -6,6 +6,7 @@ A bundle (``bundles/<name>/``) follows the MONAI bundle layout::
     configs/inference.json   denoise --dataset_dir into --output_dir, same formats out
     configs/train.json       retrain from a --dataset_dir of clean images (medden recipes)
     configs/evaluate.json    benchmark on a --dataset_dir of clean images under given noise
+    configs/logging.conf     messages to the console (what MONAI's runner looks for)
     models/model.pt          the pipeline's state_dict (loads with weights_only=True)
     models/model.ts          TorchScript export (``python -m monai.bundle ckpt_export``)
     docs/README.md, docs/data_license.txt, LICENSE
@@ -13,7 +14,9 @@ A bundle (``bundles/<name>/``) follows the MONAI bundle layout::
 The network is built by :func:`network` from a pipeline SPEC through the ``_target_`` of
 ``network_def``, so a bundle holds no copy of medden's code.  The configs' ``run`` entries
 call :func:`run_inference`, :func:`run_training` and :func:`run_evaluation`, which run the
-same code as ``medden denoise``, ``medden train`` and ``medden benchmark``.
+same code as ``medden denoise``, ``medden train`` and ``medden benchmark``; when that code
+fails they end the program with its exit status (it has said why in a line), not with a
+traceback of MONAI's runner.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from medden.requirements import plugins_needed, requirements
 from medden.spec import Spec, parse_spec
 
 __all__ = ["network", "run_inference", "run_training", "run_evaluation", "export_bundle",
-           "SCHEMA_URL"]
+           "LOGGING_CONF", "SCHEMA_URL"]
 
 #: The MONAI metadata schema bundles declare (a copy is used offline for verification).
 SCHEMA_URL = ("https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/"
@@ -63,12 +66,61 @@ def network(spec: str | dict[str, Any] | Spec, plugins: dict[str, str] | None = 
         return pipeline_registry.create(parse_spec(spec))
 
 
-def _cli(argv: list[str], what: str) -> None:
+#: ``configs/logging.conf`` of every bundle: MONAI's model-zoo console logging.
+LOGGING_CONF = """[loggers]
+keys=root
+
+[handlers]
+keys=consoleHandler
+
+[formatters]
+keys=fullFormatter
+
+[logger_root]
+level=INFO
+handlers=consoleHandler
+
+[handler_consoleHandler]
+class=StreamHandler
+level=INFO
+formatter=fullFormatter
+args=(sys.stdout,)
+
+[formatter_fullFormatter]
+format=%(asctime)s - %(name)s - %(levelname)s - %(message)s
+"""
+
+
+def _cli(argv: list[str]) -> None:
+    """Run ``medden ARGV``; end the program with its exit status when that is not 0.
+
+    Raises
+    ------
+    SystemExit
+        On failure: medden has printed why, and an exception would only bury that line
+        under MONAI's traceback.
+    """
     from medden.cli import main
 
     status = main(argv)
     if status != 0:
-        raise RuntimeError(f"{what} finished with exit status {status}; see its report")
+        raise SystemExit(status)
+
+
+def _bundle_root(bundle_root: str) -> str:
+    """``bundle_root``, checked to be a bundle folder.
+
+    Raises
+    ------
+    SystemExit
+        When it is not: the configs' default ``"."`` is only right when run from the
+        bundle's folder.
+    """
+    if not (Path(bundle_root) / "configs" / "inference.json").is_file():
+        raise SystemExit(f"medden bundle: bundle_root '{bundle_root}' is not a bundle folder "
+                         "(no configs/inference.json): pass --bundle_root PATH (e.g. "
+                         "bundles/xray_denoise) or run from the bundle's folder")
+    return bundle_root
 
 
 def run_inference(bundle_root: str, dataset_dir: str, output_dir: str,
@@ -81,16 +133,17 @@ def run_inference(bundle_root: str, dataset_dir: str, output_dir: str,
 
     Raises
     ------
-    RuntimeError
-        When any image failed (the report in ``output_dir`` says which and why).
+    SystemExit
+        When ``bundle_root`` is not a bundle, or any image failed (the report in
+        ``output_dir`` says which and why).
     """
-    argv = ["denoise", str(dataset_dir), str(output_dir), "--bundle", str(bundle_root),
+    argv = ["denoise", str(dataset_dir), str(output_dir), "--bundle", _bundle_root(bundle_root),
             "--device", device, "--tile", str(tile), "--resume"]
     if modality:
         argv += ["--modality", modality]
     if self_ensemble:
         argv.append("--self-ensemble")
-    _cli(argv, "denoising")
+    _cli(argv)
 
 
 def run_training(config: dict[str, Any]) -> Any:
@@ -102,13 +155,19 @@ def run_training(config: dict[str, Any]) -> Any:
 
 def run_evaluation(bundle_root: str, dataset_dir: str, output_dir: str, noise: list[str],
                    levels: str, modality: str | None = None, seed: int = 0) -> None:
-    """Benchmark the bundle on clean images under ``noise`` (``medden benchmark``)."""
-    argv = ["benchmark", "--data", str(dataset_dir), "--models", str(bundle_root),
+    """Benchmark the bundle on clean images under ``noise`` (``medden benchmark``).
+
+    Raises
+    ------
+    SystemExit
+        When ``bundle_root`` is not a bundle, or the benchmark failed.
+    """
+    argv = ["benchmark", "--data", str(dataset_dir), "--models", _bundle_root(bundle_root),
             "--noise", *noise, "--levels", levels, "--seed", str(seed),
             "--out", str(output_dir), "--skip", "cost,curves", "--quiet"]
     if modality:
         argv += ["--modality", modality]
-    _cli(argv, "evaluation")
+    _cli(argv)
 
 
 def _versions(plugins: dict[str, str]) -> dict[str, Any]:
@@ -283,6 +342,7 @@ def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
     _write_json(folder / "configs" / "train.json", _train_config(data["run"]["config"]))
     _write_json(folder / "configs" / "evaluate.json",
                 _evaluate_config(info["modality"], info["eval_noise"]))
+    (folder / "configs" / "logging.conf").write_text(LOGGING_CONF)
     provenance = {"checkpoint": str(checkpoint), "exported": date.today().isoformat(),
                   "python": platform.python_version(), "pipeline": spec,
                   "phase": data["run"].get("phase"), "metrics": data["run"].get("metrics")}

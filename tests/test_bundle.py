@@ -36,7 +36,7 @@ def bundle(tmp_path_factory) -> Path:
 
 def test_export_writes_the_bundle_layout(bundle):
     for part in ("configs/metadata.json", "configs/inference.json", "configs/train.json",
-                 "configs/evaluate.json", "models/model.pt"):
+                 "configs/evaluate.json", "configs/logging.conf", "models/model.pt"):
         assert (bundle / part).is_file(), part
     weights = torch.load(bundle / "models" / "model.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in weights.values())

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from monai.bundle import ConfigParser, verify_metadata
 
+from medden.bundle import LOGGING_CONF
 from medden.metrics import psnr
 from medden.registry import noise_registry
 
@@ -41,6 +44,26 @@ def test_every_modality_ships_a_bundle():
 @pytest.mark.parametrize("bundle", BUNDLES, ids=lambda b: b.name)
 def test_metadata_verifies_against_the_official_schema(bundle):
     verify_metadata(meta_file=str(bundle / "configs" / "metadata.json"), filepath=str(SCHEMA))
+
+
+@pytest.mark.parametrize("bundle", BUNDLES, ids=lambda b: b.name)
+def test_logging_conf_is_the_one_export_writes(bundle):
+    assert (bundle / "configs" / "logging.conf").read_text() == LOGGING_CONF
+
+
+def test_monai_run_without_bundle_root_says_so_in_one_line(tmp_path):
+    """From a folder that is not the bundle (the configs' bundle_root is "."): no traceback,
+    and no warning that configs/logging.conf is missing."""
+    config = REPO / "bundles" / "xray_denoise" / "configs" / "inference.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(config),
+         "--dataset_dir", str(tmp_path), "--output_dir", str(tmp_path / "out")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output and "logging.conf does not exist" not in output
+    assert "bundle_root '.' is not a bundle folder" in done.stderr
+    assert "pass --bundle_root PATH" in done.stderr
 
 
 @pytest.mark.parametrize("bundle", BUNDLES, ids=lambda b: b.name)
