@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from medden.intensity import fit_intensity
+from medden.intensity import CT_MAP, fit_intensity
 from medden.io import scan
 from medden.io.lossy import find_output
-from medden.metrics import compute_all
+from medden.metrics import compute_all, ct_metrics
 from medden.process import read_item
 
 __all__ = ["evaluate_folders", "mean_row", "metric_columns"]
@@ -41,7 +41,9 @@ def evaluate_folders(
     -------
     rows : list of dict
         One row per pair (``file``: :attr:`~medden.io.ScanItem.label`, ``mse``, ``psnr``,
-        ``ssim``, ``vifp``, and ``delta_e`` for RGB only) followed by a ``mean`` row.
+        ``ssim``, ``vifp``, ``delta_e`` for RGB only, and for CT in HU ``rmse_hu``,
+        ``psnr_w400`` and ``ssim_w400`` of :func:`medden.metrics.ct_metrics`) followed by a
+        ``mean`` row.
     problems : list of (str, str)
         Reference images that could not be scored, with the reason.
     """
@@ -62,6 +64,8 @@ def evaluate_folders(
             mapping = fit_intensity(ref, modality)
             scores = compute_all(mapping.normalise(ref.data), mapping.normalise(out.data),
                                  data_range=1.0)
+            if mapping == CT_MAP:  # CT in HU: also in HU, in the body and a clinical window
+                scores.update(ct_metrics(ref.data, out.data))
         except Exception as exc:  # noqa: BLE001 - report and go on with the other pairs
             problems.append((key, f"{type(exc).__name__}: {exc}"))
             continue

@@ -43,7 +43,7 @@ import torch
 
 from medden.io.image import MedicalImage
 
-__all__ = ["IntensityMap", "fit_intensity", "CT_WINDOW", "PERCENTILES", "MODALITIES"]
+__all__ = ["IntensityMap", "fit_intensity", "CT_WINDOW", "CT_MAP", "PERCENTILES", "MODALITIES"]
 
 #: HU window used for CT: [low, high].
 CT_WINDOW = (-1024.0, 3071.0)
@@ -107,6 +107,10 @@ class IntensityMap:
         return cls(offset=float(data["offset"]), scale=float(data["scale"]))
 
 
+#: The map of every CT image (values in HU): :data:`CT_WINDOW` onto [0, 1].
+CT_MAP = IntensityMap(offset=CT_WINDOW[0], scale=CT_WINDOW[1] - CT_WINDOW[0])
+
+
 def _strategy(image: MedicalImage, modality: str | None) -> str:
     if modality is not None:
         key = modality.lower()
@@ -141,8 +145,7 @@ def fit_intensity(image: MedicalImage, modality: str | None = None) -> Intensity
     """
     strategy = _strategy(image, modality)
     if strategy == "window":
-        low, high = CT_WINDOW
-        return IntensityMap(offset=low, scale=high - low)
+        return CT_MAP
     if strategy == "full_range":
         low, high = image.meta.value_range
         return IntensityMap(offset=low, scale=high - low)

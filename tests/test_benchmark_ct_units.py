@@ -4,6 +4,7 @@ noise power spectrum rows for correlated noise; :func:`medden.metrics.ct_metrics
 from __future__ import annotations
 
 import csv
+import json
 import math
 
 import nibabel as nib
@@ -95,3 +96,20 @@ def test_benchmark_scores_ct_in_hu_with_true_sigma_and_psd_rows(tmp_path):
         assert float(rows[key]["rmse_hu"]) < float(noisy["rmse_hu"])
     report = (out / "benchmark.md").read_text()
     assert "RMSE HU (body)" in report and "PSNR W400" in report and "2 (32 HU)" in report
+
+
+def test_evaluate_scores_ct_in_hu(tmp_path):
+    reference, test = tmp_path / "ref", tmp_path / "test"
+    reference.mkdir()
+    test.mkdir()
+    clean = np.stack([body_phantom()] * 2, axis=-1)
+    affine = np.diag([0.7, 0.7, 2.0, 1.0])
+    nib.save(nib.Nifti1Image(clean.astype(np.int16), affine), reference / "scan.nii.gz")
+    off = clean + np.where(clean > -500, 10, 0)
+    nib.save(nib.Nifti1Image(off.astype(np.int16), affine), test / "scan.nii.gz")
+    report = tmp_path / "scores.json"
+    assert main(["evaluate", "--reference", str(reference), "--test", str(test), "--modality",
+                 "ct", "--json", str(report)]) == 0
+    row = json.loads(report.read_text())["rows"][0]
+    assert row["rmse_hu"] == pytest.approx(10.0)
+    assert row["psnr_w400"] < row["psnr"]  # the window magnifies the soft-tissue error

@@ -23,14 +23,12 @@ import numpy as np
 import torch
 
 from medden.errors import UsageError
-from medden.intensity import CT_WINDOW, IntensityMap, fit_intensity
+from medden.intensity import CT_MAP, IntensityMap, fit_intensity
 from medden.io import scan
 from medden.process import read_item
 
 __all__ = ["BenchImage", "load_images", "modality_label", "slice_indices", "centre_crop"]
 
-#: The map of a CT image in HU (see :mod:`medden.intensity`).
-_CT = IntensityMap(offset=CT_WINDOW[0], scale=CT_WINDOW[1] - CT_WINDOW[0])
 _XRAY_TAGS = {"CR", "DX", "DR", "MG", "XA", "RF", "PX", "IO"}
 _TAGS = {"CT": "ct", "MR": "mr", **{tag: "xray" for tag in _XRAY_TAGS}}
 
@@ -159,7 +157,7 @@ def load_images(
         for key, plane in planes.items():
             clean = torch.from_numpy(np.ascontiguousarray(centre_crop(plane, crop)))
             label = modality_label(image.meta.modality, item.relpath, folder, modality)
-            images.append(BenchImage(key, label, clean, mapping if mapping == _CT else None))
+            images.append(BenchImage(key, label, clean, mapping if mapping == CT_MAP else None))
     if not images:
         raise UsageError(f"--data: no usable image in '{folder}'")
     return images, problems
