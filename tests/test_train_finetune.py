@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -72,17 +77,24 @@ def test_finetune_grey_checkpoint_on_rgb_images(tmp_path, capsys):
                            source_state["stages.model.body.4.conv.bias"].repeat(3))  # trained
 
 
-def test_bundle_folders_read_as_checkpoints(tmp_path):
+def _tiny_bundle(bundle: Path, data: Path, **training: Any) -> torch.nn.Module:
+    """Write a bundle of a small grey ``cae`` (random weights) whose train.json trains on
+    ``data`` (``tiny_config`` with ``training`` overrides); returns its pipeline."""
     spec = "single:model=(cae:features=8,in_channels=1)"
     pipeline = pipeline_registry.create(spec)
-    bundle = tmp_path / "xray_bundle"
     (bundle / "configs").mkdir(parents=True)
     (bundle / "models").mkdir()
     (bundle / "configs" / "inference.json").write_text(json.dumps(
         {"network_def": {"_target_": "medden.bundle.network", "spec": spec}}))
-    training = tiny_config(tmp_path / "train_data", "@output_dir", pipeline=spec)
-    (bundle / "configs" / "train.json").write_text(json.dumps({"training": training}))
+    config = tiny_config(data, "@output_dir", pipeline=spec, **training)
+    (bundle / "configs" / "train.json").write_text(json.dumps({"training": config}))
     torch.save(pipeline.state_dict(), bundle / "models" / "model.pt")
+    return pipeline
+
+
+def test_bundle_folders_read_as_checkpoints(tmp_path):
+    bundle = tmp_path / "xray_bundle"
+    pipeline = _tiny_bundle(bundle, tmp_path / "train_data")
     loaded, info = load_checkpoint(bundle)
     assert info["recipe"] == "noise2clean" and info["phase_name"] == "bundle"
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
@@ -158,6 +170,30 @@ def test_growing_refuses_what_would_change_the_output(tmp_path):
         initialise_from(smaller, narrow.best, grow=True)
     with pytest.raises(ConfigError, match="'init.grow' needs trained weights"):
         config_from_dict(tiny_config(data, tmp_path / "x", init={"grow": True}))
+
+
+def test_finetune_from_a_bundle_name_lowers_the_rate_and_reports_the_start(
+        tmp_path, monkeypatch, capsys):
+    data = write_images(tmp_path / "data")
+    _tiny_bundle(tmp_path / "bundles" / "tiny_denoise", data,
+                 schedule={"name": "cosine", "min_lr": 1e-3})  # the rate is 3e-3
+    monkeypatch.setenv("MEDDEN_BUNDLES", str(tmp_path / "bundles"))
+    assert main(["finetune", "--from", "tiny", "--data", str(data), "--output",
+                 str(tmp_path / "run"), "--epochs", "3"]) == 0
+    printed = capsys.readouterr()
+    assert re.search(r"noisy input [\d.]+ dB, start [\d.]+ dB, last [\d.]+ dB", printed.out)
+    assert "ignite" not in printed.out + printed.err and "Warning" not in printed.err
+    assert logging.getLogger("ignite.distributed.launcher.Parallel").level == logging.WARNING
+    _, info = load_checkpoint(tmp_path / "run")
+    assert info["config"]["init"]["weights"] == str(tmp_path / "bundles" / "tiny_denoise")
+    schedule, lr = info["config"]["schedule"], info["config"]["optimizer"]["lr"]
+    assert lr == pytest.approx(3e-4) and schedule["min_lr"] == pytest.approx(1e-4)
+    with (tmp_path / "run" / "log.csv").open() as handle:
+        rates = [float(row["lr"]) for row in csv.DictReader(handle)]
+    assert len(rates) >= 3 and all(b <= a for a, b in zip([lr, *rates], rates, strict=False))
+    assert main(["finetune", "--from", "nothing", "--data", str(data), "--output",
+                 str(tmp_path / "run2")]) == 2
+    assert "no bundle 'nothing'" in capsys.readouterr().err
 
 
 def test_finetune_config_errors(tmp_path):

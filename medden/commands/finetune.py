@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 from medden.commands.train import report
+from medden.denoisers import find_bundle
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,9 +16,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "finetune",
         help="fine-tune a trained checkpoint or bundle on new images (transfer learning)",
         description=textwrap.fill(
-            "Load trained weights (a medden checkpoint, a run folder, or a MONAI bundle "
-            "folder of medden) and continue training on the "
-            "images of --data with a lower learning rate (default 0.1 x the original). The "
+            "Load trained weights (a medden checkpoint, a run folder, a MONAI bundle folder "
+            "of medden or a bundle NAME such as xray) and continue training on the "
+            "images of --data with a lower learning rate (default 0.1 x the original; a "
+            "schedule's min_lr is scaled alike). Prints the validation PSNR of the noisy "
+            "inputs, of the starting weights and after fine-tuning. The "
             "original config's recipe, noise, patches and augmentation are kept. When the new "
             "images have another channel count (grey 1 <-> RGB 3) the first and last "
             "convolutions are adapted so the network starts out treating grey content as "
@@ -33,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--from", dest="source", required=True, metavar="BUNDLE|CHECKPOINT",
-                        help="trained weights: checkpoint file, run folder or bundle folder")
+                        help="trained weights: checkpoint file, run folder, bundle folder or "
+                             "bundle name (looked up as for 'medden denoise --bundle')")
     parser.add_argument("--data", required=True, action="append", metavar="DIR",
                         help="folder of new training images (repeatable)")
     parser.add_argument("--output", required=True, metavar="DIR", help="new run folder")
@@ -50,11 +54,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _weights(source: str) -> Path:
+    """``--from``: an existing checkpoint file, run or bundle folder, else a bundle NAME.
+
+    Raises
+    ------
+    UsageError
+        When it is neither (:func:`medden.denoisers.find_bundle` says where it looked).
+    """
+    path = Path(source)
+    return path if path.exists() else find_bundle(source)
+
+
 def run(args: argparse.Namespace) -> int:
     """Fine-tune; exit 0 when the run finished."""
     from medden.train import finetune_config, train
 
-    config = finetune_config(Path(args.source), args.data, args.output, freeze=args.freeze,
+    config = finetune_config(_weights(args.source), args.data, args.output, freeze=args.freeze,
                              minutes=args.minutes, epochs=args.epochs, lr=args.lr,
                              overrides=args.overrides)
     report(train(config, resume=args.resume))

@@ -54,8 +54,10 @@ def summary(result: TrainResult) -> str:
              f"{result.iterations} iterations in {result.seconds:.1f} s "
              f"({result.iterations_per_second:.2f} it/s)"]
     if result.input_metrics:
+        start = (f"start {result.start_metrics['psnr']:.2f} dB, " if result.start_metrics
+                 else "")
         lines.append(f"validation PSNR: noisy input {result.input_metrics['psnr']:.2f} dB, "
-                     f"last {result.final_metrics.get('psnr', float('nan')):.2f} dB")
+                     f"{start}last {result.final_metrics.get('psnr', float('nan')):.2f} dB")
     lines.append(f"weights: {result.best or result.last}")
     return "\n".join(lines)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,7 +35,7 @@ from ignite.engine import Engine, Events, create_supervised_evaluator, create_su
 from ignite.exceptions import NotComputableError
 from ignite.handlers import Checkpoint, EarlyStopping, TimeLimit
 from ignite.metrics import PSNR, SSIM, Average, Loss
-from ignite.utils import manual_seed
+from ignite.utils import manual_seed, setup_logger
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
@@ -89,6 +90,9 @@ class TrainResult:
         ``best.pt``: best validated weights of the last phase (None without validation).
     input_metrics : dict
         Validation PSNR/SSIM of the noisy inputs themselves (the baseline).
+    start_metrics : dict
+        Validation metrics of the weights the run started from (``init.weights``: what
+        fine-tuning improves on); empty for a run from scratch or a resumed one.
     final_metrics : dict
         Validation metrics of the last validation.
     best_score : float or None
@@ -110,6 +114,7 @@ class TrainResult:
     best: str | None = None
     input_metrics: dict[str, float] = field(default_factory=dict)
     final_metrics: dict[str, float] = field(default_factory=dict)
+    start_metrics: dict[str, float] = field(default_factory=dict)
     best_score: float | None = None
     iterations: int = 0
     seconds: float = 0.0
@@ -256,13 +261,20 @@ class _Run:
         return DataLoader(self.data.val, batch_size=self.data.val_batch_size, shuffle=False,
                           num_workers=self.config.data.num_workers)
 
-    def input_metrics(self) -> dict[str, float]:
-        """Validation metrics of the noisy inputs (identity network): the baseline."""
+    def validation_metrics(self, network: nn.Module) -> dict[str, float]:
+        """Validation metrics of ``network`` (the identity: of the noisy inputs, the
+        baseline); empty without validation data."""
         if not len(self.data.val):
             return {}
-        evaluator = _evaluator(nn.Identity(), MSELoss(), self.prepare_val)
+        evaluator = _evaluator(network.to(idist.device()), MSELoss(), self.prepare_val)
         evaluator.run(self.val_loader())
         return {k: float(v) for k, v in evaluator.state.metrics.items()}
+
+    def start_metrics(self) -> dict[str, float]:
+        """Validation metrics of the initial weights of a fresh run from ``init.weights``."""
+        if not self.config.init.weights or self.state is not None:
+            return {}
+        return self.validation_metrics(self.pipeline)
 
     # one phase --------------------------------------------------------------------------
     def _trainable(self, phase: Phase) -> list[nn.Parameter]:
@@ -443,7 +455,8 @@ class _Run:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / "config.yaml").write_text(yaml.safe_dump(self.info.config,
                                                                  sort_keys=False))
-        baseline = self.input_metrics()
+        baseline = self.validation_metrics(nn.Identity())
+        start = self.start_metrics()
         for index, phase in enumerate(self.phases):
             if index < self.info.phase:
                 continue
@@ -456,6 +469,7 @@ class _Run:
                 output=str(self.out), recipe=self.recipe, phases=[p.name for p in self.phases],
                 last=str(self.out / "last.pt"), best=str(best) if best.is_file() else None,
                 input_metrics=baseline, final_metrics=dict(self.info.metrics),
+                start_metrics=start,
                 best_score=self.best_score, iterations=self.iterations,
                 seconds=time.perf_counter() - started,
                 iterations_per_second=self.trained_iterations / max(self.train_seconds, 1e-9),
@@ -476,6 +490,17 @@ def _worker(local_rank: int, config: TrainConfig, resume: bool) -> None:
         _Run(config, resume).execute()
     finally:
         torch.set_num_threads(previous)  # train() in the caller's process leaves it as it was
+
+
+#: ignite loggers that print INFO lines of their own (launch, data loader, model settings).
+_IGNITE_LOGGERS = tuple(f"ignite.distributed.{name}" for name in (
+    "launcher.Parallel", "auto.auto_dataloader", "auto.auto_model", "auto.auto_optim"))
+
+
+def _quiet_ignite() -> None:
+    """Let ignite's own loggers print warnings and errors only (the run reports itself)."""
+    for name in _IGNITE_LOGGERS:
+        setup_logger(name, level=logging.WARNING, reset=True)
 
 
 def _as_config(config: TrainConfig | dict | str | Path) -> TrainConfig:
@@ -508,6 +533,7 @@ def train(config: TrainConfig | dict | str | Path, resume: bool = False) -> Trai
         (without ``resume``).
     """
     config = _as_config(config)
+    _quiet_ignite()
     nproc = config.distributed.nproc
     launched = int(os.environ.get("WORLD_SIZE", "1")) > 1  # torchrun
     backend = config.distributed.backend if nproc > 1 or launched else None

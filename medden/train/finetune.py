@@ -256,6 +256,18 @@ def frozen_parameters(pipeline: Pipeline, freeze: list[str], channels: int) -> s
     return frozen
 
 
+def _scale_rates(config: dict, lr: float | None, lr_scale: float) -> None:
+    """Set the learning rate of ``config`` to ``lr`` (or ``lr_scale`` x its own) and scale
+    the schedule's ``min_lr`` by the same factor, at most the new rate."""
+    optimizer = config.setdefault("optimizer", {})
+    original = float(optimizer.get("lr", 1e-3))
+    optimizer["lr"] = lr if lr is not None else original * lr_scale
+    schedule = config.get("schedule") or {}
+    if schedule.get("min_lr"):
+        schedule["min_lr"] = min(float(schedule["min_lr"]) * optimizer["lr"] / original,
+                                 optimizer["lr"])
+
+
 def finetune_config(weights: str | Path, data: list[str], output: str,
                     freeze: list[str] | None = None, minutes: float | None = None,
                     epochs: int | None = None, lr: float | None = None,
@@ -265,8 +277,9 @@ def finetune_config(weights: str | Path, data: list[str], output: str,
     Starts from the checkpoint's own training config and keeps its recipe, noise, patch
     and augmentation settings; the data folders are replaced (dataset-specific keys —
     modality, patient pattern, channel conversion, held-out folders — are reset), the
-    learning rate is ``lr`` or ``lr_scale`` times the original, and the weights are loaded
-    (adapting 1 <-> 3 channels) before training.
+    learning rate is ``lr`` or ``lr_scale`` times the original (the schedule's floor
+    ``min_lr`` scaled alike, so that a schedule never raises the rate), and the weights are
+    loaded (adapting 1 <-> 3 channels) before training.
 
     Parameters
     ----------
@@ -305,8 +318,7 @@ def finetune_config(weights: str | Path, data: list[str], output: str,
     base_data["train"] = list(data)
     base["output"] = str(output)
     base["init"] = {"weights": str(weights), "freeze": list(freeze or [])}
-    base.setdefault("optimizer", {})["lr"] = lr if lr is not None else \
-        float(base["optimizer"].get("lr", 1e-3)) * lr_scale
+    _scale_rates(base, lr, lr_scale)
     base["minutes"] = minutes
     if epochs is not None:
         base["epochs"] = epochs
