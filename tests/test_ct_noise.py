@@ -132,3 +132,14 @@ def test_texture_level_in_hu_and_log_uniform_range():
     assert (stds < 22.4).sum() >= 8 and (stds > 22.4).sum() >= 8  # geometric mean of 5, 100
     fixed = (CTTextureNoise(hu=30)(clean[:1], make_generator(1)) - clean[:1]) * HU_SCALE
     assert fixed.std().item() == pytest.approx(30, rel=0.05)
+
+
+def test_target_hu_sets_the_photons_per_image():
+    """``hu`` reaches the asked noise in the body whatever the patient's size."""
+    small, large = water_phantom(radius=30.0), water_phantom(radius=60.0)
+    for phantom_ in (small, large):
+        body = (phantom_[0, 0] * HU_SCALE + CT_WINDOW[0] > -500).numpy()
+        noise = noise_hu(lowdose(hu=30.0), phantom_, range(3))
+        assert noise[:, body].std() == pytest.approx(30.0, rel=0.08)
+    fixed = [noise_hu(lowdose(i0=1e5), p, range(1))[0] for p in (small, large)]
+    assert fixed[1].std() > 1.3 * fixed[0][fixed[0] != 0].std()  # a fixed dose: larger is noisier

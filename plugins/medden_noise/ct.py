@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from medden.intensity import CT_WINDOW
+from medden.metrics import BODY_HU
 from medden.noise import Noise
 from medden_noise.sampling import check_level_range, standard_normal
 
@@ -54,6 +55,8 @@ Kernel = Literal["ramp", "shepp-logan", "cosine", "hamming", "hann"]
 MU_WATER = 0.0192
 #: Smallest expected count per ray before the log (a detector never reports 0).
 MIN_COUNT = 0.5
+#: Photons per ray of the first draw that measures an image's noise for ``hu``.
+PROBE_I0 = 1.0e5
 
 
 def _square(plane: np.ndarray, fill: float) -> tuple[np.ndarray, tuple[int, int]]:
@@ -144,6 +147,11 @@ class CTLowDoseNoise(_HUNoise):
         together are the noise of a scan at ``dose * full_dose_i0`` (0.25 = quarter dose).
     full_dose_i0 : float
         Photons per ray of the input's acquisition (used with ``dose``).
+    hu : float or None
+        Instead of ``i0`` and ``dose``: the noise standard deviation to reach inside the body
+        (HU above -500), image by image.  A first draw at 1e5 photons measures how noisy this
+        image's projections make it, and ``i0`` is scaled by ``(measured / hu)^2`` for the
+        draw returned (noise in HU goes as ``1/sqrt(i0)``); twice the cost.
     electronic : float
         Standard deviation of the electronic (detector read) noise, in photon counts per ray.
     kernel : {'ramp', 'shepp-logan', 'cosine', 'hamming', 'hann'}
@@ -161,7 +169,8 @@ class CTLowDoseNoise(_HUNoise):
     spatial_dims = (2, 3)
 
     def __init__(self, i0: float = 1.0e5, dose: float | None = None,
-                 full_dose_i0: float = 3.0e5, electronic: float = 0.0,
+                 full_dose_i0: float = 3.0e5, hu: float | None = None,
+                 electronic: float = 0.0,
                  kernel: Kernel = "ramp", views: int = 360, pixel_mm: float = 0.7,
                  mu_water: float = MU_WATER, hu_offset: float = CT_WINDOW[0],
                  hu_scale: float = CT_WINDOW[1] - CT_WINDOW[0]) -> None:
@@ -173,6 +182,9 @@ class CTLowDoseNoise(_HUNoise):
                 raise ValueError(f"{name} must be > 0, got {value}")
         if electronic < 0:
             raise ValueError(f"electronic must be >= 0, got {electronic}")
+        if hu is not None and not hu > 0:
+            raise ValueError(f"hu must be > 0, got {hu}")
+        self.hu = None if hu is None else float(hu)
         if kernel not in KERNELS:
             raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}")
         self.i0 = float(full_dose_i0 * dose / (1.0 - dose) if dose is not None else i0)
@@ -182,21 +194,37 @@ class CTLowDoseNoise(_HUNoise):
 
     def noise_hu(self, hu_plane: np.ndarray, generator: torch.Generator) -> np.ndarray:
         """The reconstructed noise (HU) of one 2-D plane given in HU; zero outside the circle."""
+        integrals, (top, left), inside = _line_integrals(hu_plane, self.pixel_mm,
+                                                         self.mu_water, self.views)
+        height, width = hu_plane.shape
+        inside = inside[top:top + height, left:left + width]
+
+        def draw(i0: float) -> np.ndarray:
+            noise = self._reconstructed_noise(integrals, i0, generator)
+            noise = noise[top:top + height, left:left + width]
+            noise[~inside] = 0.0
+            return noise / (self.pixel_mm * self.mu_water) * 1000.0
+
+        if self.hu is None:
+            return draw(self.i0)
+        probe = draw(PROBE_I0)
+        body = inside & (hu_plane > BODY_HU)
+        measured = float(probe[body].std()) if body.sum() > 1 else 0.0
+        return draw(PROBE_I0 * (measured / self.hu) ** 2) if measured > 0 else probe
+
+    def _reconstructed_noise(self, integrals: np.ndarray, i0: float,
+                             generator: torch.Generator) -> np.ndarray:
+        """FBP of the noisy minus the noiseless line integrals at ``i0`` photons per ray."""
         from skimage.transform import iradon
 
-        clean, (top, left), inside = _line_integrals(hu_plane, self.pixel_mm, self.mu_water,
-                                                     self.views)
-        expected = torch.from_numpy(self.i0 * np.exp(-clean))
+        expected = torch.from_numpy(i0 * np.exp(-integrals))
         counts = torch.poisson(expected, generator=generator)
         if self.electronic > 0:
             counts = counts + self.electronic * torch.randn(
                 counts.shape, generator=generator, dtype=counts.dtype)
-        noisy = -np.log(counts.clamp_min(MIN_COUNT).numpy() / self.i0)
-        noise = iradon(noisy - clean, _angles(self.views), filter_name=self.kernel, circle=True)
-        noise[~inside] = 0.0
-        height, width = hu_plane.shape
-        noise = noise[top:top + height, left:left + width]
-        return noise / (self.pixel_mm * self.mu_water) * 1000.0
+        noisy = -np.log(counts.clamp_min(MIN_COUNT).numpy() / i0)
+        return iradon(noisy - integrals, _angles(self.views), filter_name=self.kernel,
+                      circle=True)
 
     def apply(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Return ``batch`` plus the reconstructed low-dose noise of each plane."""
