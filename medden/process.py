@@ -27,12 +27,19 @@ Guarantees
 * Memory: one image at a time is normalised and processed in place (temporaries are
   bounded slabs); ``jobs > 1`` reads up to ``jobs`` inputs ahead and writes up to ``jobs``
   outputs in the background, each in a thread.
+* Shards: given ``shard=I/N`` (:mod:`medden.shard`), a run does only its part of the inputs
+  (whole DICOM series, balanced by pixels; the same split in every process) and writes
+  ``report.shard-I-of-N.json``; :func:`medden.report_merge.merge_reports` makes the one
+  report.  New DICOM UIDs are derived from the source UIDs and the run's settings, so the
+  outputs are the same whichever process writes them, and in a resumed run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import time
 import warnings
 from collections import deque
@@ -45,7 +52,6 @@ from typing import Any, Literal
 import numpy as np
 import pydicom
 import torch
-from pydicom.uid import generate_uid
 from tqdm import tqdm
 
 from medden.errors import INTERRUPTS, UsageError
@@ -59,9 +65,11 @@ from medden.io import (
     scan,
     write_image,
 )
-from medden.io.atomic import TEMPORARY, atomic_write
+from medden.io.atomic import TEMPORARY, atomic_write, temporary_stem
 from medden.io.lossy import OutputFormat, lossy_note, output_relpath, prepare_write
-from medden.io.names import ESCAPED_NAMES, escaped_name, is_utf8, printable
+from medden.io.names import ESCAPED_NAMES, escaped_name, is_utf8, printable, unescaped_name
+from medden.shard import Shard
+from medden.throughput import Throughput
 
 __all__ = [
     "Existing",
@@ -73,6 +81,7 @@ __all__ = [
     "expected_outputs",
     "process_tree",
     "read_item",
+    "report_name",
 ]
 
 #: What to do with outputs that already exist: refuse, skip complete inputs, or replace.
@@ -82,6 +91,16 @@ Existing = Literal["error", "resume", "overwrite"]
 _SLAB = 1 << 22
 #: The report's file name in OUT (no output may take it).
 REPORT_NAME = "report.json"
+#: Names of reports in OUT: the run's, or a shard's (``report.shard-I-of-N.json``).
+_REPORTS = re.compile(r"^report(\.shard-\d+-of-\d+)?\.json$")
+#: Run options that say how work was scheduled, not what it made.
+_SCHEDULING = ("jobs", "existing", "removed_temporaries")
+
+
+def report_name(shard: Shard | None = None) -> str:
+    """The report's file name in OUT: ``report.json``, or a shard's
+    ``report.shard-I-of-N.json``."""
+    return REPORT_NAME if shard is None else f"report.shard-{shard.index}-of-{shard.count}.json"
 
 
 @dataclass(frozen=True)
@@ -99,12 +118,16 @@ class Operation:
         DerivationDescription of written DICOM instances.
     series_suffix : str
         Appended to the SeriesDescription of written DICOM instances: what they are.
+    identity : str
+        What tells this operation from another with the same label (e.g. a digest of a
+        network's weights); with the run's settings it makes the new DICOM UIDs.
     """
 
     label: str
     apply: Callable[[torch.Tensor], torch.Tensor]
     derivation: str
     series_suffix: str = "denoised"
+    identity: str = ""
 
 
 #: Chooses the operation for an image just read (may adjust its metadata, e.g. DICOM
@@ -134,6 +157,16 @@ class FileResult:
     lossy_input: dict[str, Any] | None = None
 
 
+def _file_result(entry: dict[str, Any]) -> FileResult:
+    """The :class:`FileResult` of a ``report.json`` entry (the inverse of :func:`_file_entry`)."""
+    fields = {k: v for k, v in entry.items() if k != "escaped_names"}
+    if entry.get("escaped_names"):
+        fields.update(input=unescaped_name(entry["input"]),
+                      outputs=[unescaped_name(o) for o in entry["outputs"]],
+                      files=[unescaped_name(f) for f in entry["files"]])
+    return FileResult(**fields)
+
+
 def _file_entry(result: FileResult) -> dict[str, Any]:
     """One input's entry of ``report.json``: valid UTF-8 throughout.
 
@@ -155,7 +188,8 @@ class Report:
     """Per-input results of one run, written as ``report.json``.
 
     ``applied`` names what the per-file label (``FileResult.model``) is: the heading of its
-    column in :meth:`summary_table` (``"model"``, ``"noise"``).
+    column in :meth:`summary_table` (``"model"``, ``"noise"``).  ``throughput`` has one
+    record per process (shard) that made the report.
     """
 
     command: str
@@ -164,6 +198,7 @@ class Report:
     results: list[FileResult] = field(default_factory=list)
     interrupted: bool = False
     applied: str = "model"
+    throughput: list[Throughput] = field(default_factory=list)
 
     @property
     def failed(self) -> list[FileResult]:
@@ -193,11 +228,22 @@ class Report:
             "interrupted": self.interrupted,
             "counts": self.counts(),
             "seconds": round(sum(r.seconds for r in self.results), 3),
+            "applied": self.applied,
+            "throughput": [t.to_dict() for t in self.throughput],
             "escaped_names": ESCAPED_NAMES,
             "files": [_file_entry(r) for r in self.results],
         }
         with atomic_write(path) as handle:
             handle.write(json.dumps(payload, indent=2).encode("utf-8"))
+
+    @classmethod
+    def read(cls, path: Path) -> Report:
+        """A report :meth:`write` wrote (names recorded with escapes given back)."""
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(payload["command"], payload["method"], payload["options"],
+                   [_file_result(entry) for entry in payload["files"]],
+                   payload["interrupted"], payload.get("applied", "model"),
+                   [Throughput.from_dict(t) for t in payload.get("throughput", [])])
 
     def lossy_summary(self) -> list[str]:
         """One line per way lossy-compressed inputs were written, with their number."""
@@ -220,6 +266,7 @@ class Report:
             for row in rows
         ]
         lines += self.lossy_summary()
+        lines += [t.line() for t in self.throughput]
         counts = self.counts()
         lines.append(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed")
         return "\n".join(lines)
@@ -314,14 +361,27 @@ def _map_in_place(data: np.ndarray, function: Callable[[np.ndarray], np.ndarray]
         flat[part] = function(flat[part])
 
 
-def _remove_temporaries(destination: Path) -> int:
-    """Delete temporary files an interrupted run left under ``destination``."""
+def _remove_temporaries(destination: Path, outputs: list[Path] | None = None) -> int:
+    """Delete temporary files an interrupted run left under ``destination``.
+
+    Given ``outputs``, only the temporaries of those files (a shard's: other processes may
+    be writing theirs).
+    """
+    if outputs is None:
+        found = [(Path(folder), name, None) for folder, _, names in os.walk(destination)
+                 for name in names]
+    else:
+        stems: dict[Path, set[str]] = {}
+        for output in outputs:
+            stems.setdefault(output.parent, set()).add(temporary_stem(output))
+        found = [(folder, entry.name, wanted) for folder, wanted in stems.items()
+                 if folder.is_dir() for entry in os.scandir(folder)]
     removed = 0
-    for folder, _, names in os.walk(destination):
-        for name in names:
-            if TEMPORARY.match(name):
-                (Path(folder) / name).unlink(missing_ok=True)
-                removed += 1
+    for folder, name, wanted in found:
+        match = TEMPORARY.match(name)
+        if match and (wanted is None or match[1] in wanted):
+            (folder / name).unlink(missing_ok=True)
+            removed += 1
     return removed
 
 
@@ -335,6 +395,7 @@ class _Task:
     label: str | None = None
     notes: list[str] = field(default_factory=list)
     lossy_input: dict[str, Any] | None = None
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
 
 def _series_files(item: ScanItem, root: Path) -> list[str]:
@@ -367,19 +428,24 @@ def _clash_reason(other: ScanItem, output: Path, renamed: bool) -> str:
 
 
 def _report_clash(outputs: list[Path], destination: Path) -> str | None:
-    """Why ``outputs`` cannot be written: one would be (or be under) the report; or None."""
-    report = destination / REPORT_NAME
-    if any(o == report or report in o.parents for o in outputs):
-        return (f"its output would be {REPORT_NAME} in the output folder, where the run's "
-                "report is written; rename it")
+    """Why ``outputs`` cannot be written: one would be (or be under) a report; or None."""
+    for output in outputs:
+        top = output.relative_to(destination).parts[0]
+        if _REPORTS.match(top):
+            return (f"its output would be {top} in the output folder, where the run's "
+                    "report is written; rename it")
     return None
 
 
 def _plan(
     items: list[ScanItem], source: Path, destination: Path, existing: Existing,
-    output_format: OutputFormat,
+    output_format: OutputFormat, owned: set[int] | None = None,
 ) -> tuple[list[_Task], dict[int, FileResult]]:
-    """Decide which items to process; results for those that need no work (or cannot run)."""
+    """Decide which items to process; results for those that need no work (or cannot run).
+
+    Only the items ``owned`` (by index; default all) are planned and checked against
+    existing outputs; every item counts for the output paths they share.
+    """
     root = source if source.is_dir() else source.parent
     inputs = {p.resolve() for item in items for p in item.paths}
     tasks: list[_Task] = []
@@ -394,6 +460,8 @@ def _plan(
         if any(o.resolve() in inputs for o in outputs):
             raise UsageError(f"writing '{label}' into '{destination}' would replace an "
                              f"input file of '{source}'; choose another output folder")
+        if owned is not None and index not in owned:
+            continue
         reason = (_clash_reason(items[clashes[index]], outputs[0], renamed[index])
                   if index in clashes else _report_clash(outputs, destination))
         if reason is not None:
@@ -456,6 +524,18 @@ def _timed(function: Callable, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     return function(*args, **kwargs), time.perf_counter() - start
 
 
+def _uid_salt(command: str, method: str, modality: str | None, output_format: OutputFormat,
+              options: dict[str, Any], operation: Operation) -> str:
+    """What derived DICOM UIDs are made from besides the source UIDs: everything that
+    decides the output (the command, method, settings and the operation), nothing that
+    only decides how the work was scheduled."""
+    settings = {k: v for k, v in options.items() if k not in _SCHEDULING}
+    text = json.dumps([command, method, modality, output_format, settings,
+                       operation.derivation, operation.series_suffix, operation.identity],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -491,17 +571,6 @@ def _compute(task: _Task, image: MedicalImage, prepare: Prepare,
     return operation
 
 
-def _claim_series_uids(image: MedicalImage, series_uids: dict[str, str]) -> None:
-    """Give each source series of a DICOM image its new Series Instance UID now.
-
-    Writer threads then only read ``series_uids``, and images of one source series that
-    the scan split (e.g. a localizer) share one derived series.
-    """
-    if image.meta.format == "dicom":
-        for ds in image.meta.extra["datasets"]:
-            series_uids.setdefault(str(ds.get("SeriesInstanceUID") or ""), generate_uid())
-
-
 def process_tree(
     source: Path,
     destination: Path,
@@ -517,6 +586,7 @@ def process_tree(
     strict: bool = False,
     progress: bool = True,
     options: dict[str, Any] | None = None,
+    shard: Shard | None = None,
 ) -> Report:
     """Apply an operation to every image under ``source``, writing under ``destination``.
 
@@ -548,12 +618,16 @@ def process_tree(
         Show a progress bar over inputs.
     options : dict, optional
         Run settings recorded in the report.
+    shard : Shard, optional
+        Do only this part of the inputs (:meth:`medden.shard.Shard.owned`: whole DICOM
+        series, balanced by pixels); None: all of them.
 
     Returns
     -------
     Report
-        One entry per input, also written to ``destination / "report.json"`` (also when the
-        run is interrupted with Ctrl-C, marked ``interrupted``).
+        One entry per input (of the shard), also written to ``destination / "report.json"``
+        (a shard's: :func:`report_name`; also when the run is interrupted with Ctrl-C,
+        marked ``interrupted``).
 
     Raises
     ------
@@ -563,24 +637,32 @@ def process_tree(
     """
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    start = time.perf_counter()
     check_output_location(source, destination)
     _make_folder(destination)
     found = scan(source)
     root = source if source.is_dir() else source.parent
-    tasks, done = _plan(found.items, source, destination, existing, output_format)
-    removed = _remove_temporaries(destination)
+    owned = None if shard is None else set(shard.owned(
+        [item.pixels for item in found.items],
+        [item.series_uid or item.key for item in found.items]))
+    tasks, done = _plan(found.items, source, destination, existing, output_format, owned)
+    removed = _remove_temporaries(destination, None if shard is None else
+                                  [o for task in tasks for o in task.outputs])
     report = Report(command=command, method=method,
                     options={**(options or {}), "jobs": jobs, "existing": existing,
                              "format": output_format}, applied=applied)
+    throughput = Throughput(str(shard or Shard(0, 1)))
+    report.throughput.append(throughput)
     if removed:
         report.options["removed_temporaries"] = removed
-    for path, reason in found.skipped:
-        status = "failed" if _holds_image(path) else "skipped"
-        report.results.append(FileResult(str(path.relative_to(root)), status, reason=reason))
+    for index, (path, reason) in enumerate(found.skipped):
+        if shard is None or index % shard.count == shard.index:
+            status = "failed" if _holds_image(path) else "skipped"
+            report.results.append(FileResult(str(path.relative_to(root)), status,
+                                             reason=reason))
     results = dict(done)
     if strict and (report.failed or any(r.status == "failed" for r in done.values())):
         tasks = []  # --strict: a failure found while scanning stops the run before any work
-    series_uids: dict[str, str] = {}
     bar = tqdm(total=len(tasks), desc=command, unit="image", disable=not progress)
     readers = ThreadPoolExecutor(jobs, "medden-read") if jobs > 1 else _Inline()
     writers = ThreadPoolExecutor(jobs, "medden-write") if jobs > 1 else _Inline()
@@ -592,6 +674,11 @@ def process_tree(
     def record(task: _Task, status: str, reason: str | None = None) -> None:
         outputs = [str(o.relative_to(destination)) for o in task.outputs] if status == "ok" \
             else []
+        for stage, seconds in task.stages.items():
+            setattr(throughput, stage, getattr(throughput, stage) + seconds)
+        if status == "ok":
+            throughput.images += 1
+            throughput.pixels += task.item.pixels
         results[task.index] = FileResult(
             str(task.item.relpath), status, task.label, round(task.seconds, 3), outputs,
             reason, task.notes, _series_files(task.item, root), task.lossy_input,
@@ -612,6 +699,7 @@ def process_tree(
             record(task, "failed", f"writing: {_reason(exc)}")
             return False
         task.seconds += seconds
+        task.stages["write"] = seconds
         record(task, "ok")
         return True
 
@@ -627,10 +715,13 @@ def process_tree(
                     read_ahead()
                 try:
                     image, task.seconds = future.result()
+                    task.stages["read"] = task.seconds
                     operation, seconds = _timed(_compute, task, image, prepare, modality,
                                                 output_format)
                     task.seconds += seconds
-                    _claim_series_uids(image, series_uids)
+                    task.stages["compute"] = seconds
+                    salt = _uid_salt(command, method, modality, output_format,
+                                     options or {}, operation)
                 except INTERRUPTS:
                     raise
                 except BaseException as exc:  # noqa: BLE001 - a bad file never stops the batch
@@ -640,7 +731,7 @@ def process_tree(
                     writes.append((task, writers.submit(
                         _timed, write_image, image, task.target,
                         derivation=operation.derivation, series_suffix=operation.series_suffix,
-                        series_uid_map=series_uids,
+                        uid_salt=salt,
                     )))
                 image = None  # the writer holds it now; free it before the next read
                 while len(writes) > backlog:
@@ -658,5 +749,6 @@ def process_tree(
         bar.close()
         report.results += results.values()
         report.results.sort(key=lambda r: r.input)
-        report.write(destination / REPORT_NAME)
+        throughput.seconds = time.perf_counter() - start
+        report.write(destination / report_name(shard))
     return report

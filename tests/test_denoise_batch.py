@@ -230,7 +230,8 @@ def test_parallel_jobs_write_the_same_outputs(tmp_path):
         assert (tmp_path / "out1" / name).read_bytes() == (tmp_path / "out3" / name).read_bytes()
     one, three = (pydicom.dcmread(tmp_path / d / "ct.dcm") for d in ("out1", "out3"))
     np.testing.assert_array_equal(one.pixel_array, three.pixel_array)
-    assert one.SeriesInstanceUID != three.SeriesInstanceUID  # every run derives a new series
+    # new UIDs come from the source UIDs and the run's settings, not from its scheduling
+    assert one.SeriesInstanceUID == three.SeriesInstanceUID
 
 
 def test_ctrl_c_writes_a_report_and_leaves_no_partial_file(tmp_path, monkeypatch):

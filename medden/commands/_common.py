@@ -10,15 +10,19 @@ from typing import Any
 
 import torch
 
+from medden import distributed
+from medden.errors import UsageError
 from medden.intensity import MODALITIES
 from medden.io.lossy import OUTPUT_FORMATS
 from medden.io.names import printable
 from medden.noise import make_generator
-from medden.process import REPORT_NAME, Existing, Report
+from medden.process import REPORT_NAME, Existing, Prepare, Report, process_tree, report_name
+from medden.report_merge import merge_reports
+from medden.shard import Shard
 from medden.spec import Spec, load_spec_file, parse_spec
 
 __all__ = ["add_spec_arguments", "spec_from_args", "item_generator", "add_tree_arguments",
-           "existing_from_args", "tree_options", "finish"]
+           "add_shard_argument", "existing_from_args", "tree_options", "finish", "run_tree"]
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser, option: str, what: str) -> None:
@@ -77,6 +81,23 @@ def add_tree_arguments(parser: argparse.ArgumentParser) -> None:
                         help="threads reading inputs ahead and writing outputs behind "
                              "(default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    add_shard_argument(parser, "do only the I-th (0 to N-1) of N parts of IN (whole DICOM "
+                       "series, balanced by pixels): N independent jobs, e.g. an array job, "
+                       "each writing its outputs and OUT/report.shard-I-of-N.json; then "
+                       "'medden report merge OUT'. Under torchrun or srun the ranks split the "
+                       "work by themselves (docs/scale.md)")
+
+
+def add_shard_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """Add ``--shard I/N`` (parsed into a :class:`~medden.shard.Shard`)."""
+    parser.add_argument("--shard", type=_shard, metavar="I/N", help=help_text)
+
+
+def _shard(text: str) -> Shard:
+    try:
+        return Shard.parse(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def existing_from_args(args: argparse.Namespace) -> Existing:
@@ -92,9 +113,16 @@ def tree_options(args: argparse.Namespace) -> dict[str, Any]:
             "progress": not args.quiet}
 
 
-def finish(report: Report, source: Path, out: Path, quiet: bool) -> int:
+def finish(report: Report, source: Path, out: Path, quiet: bool, shard: Shard | None = None
+           ) -> int:
     """Print the report table; return exit status 0 (all ok) or 1 (some failed, or ``source``
-    holds no image)."""
+    holds no image -- unless the report is a ``shard``'s, which may have none)."""
+    if shard is not None:
+        if not quiet:
+            print(report.summary_table())
+            print(f"report of shard {shard}: {printable(str(out / report_name(shard)))}; "
+                  f"when every shard is done: medden report merge {printable(str(out))}")
+        return 1 if report.failed else 0
     if not report.images:
         print(f"no images found in '{printable(str(source))}' (report: "
               f"{printable(str(out / REPORT_NAME))})", file=sys.stderr)
@@ -106,3 +134,41 @@ def finish(report: Report, source: Path, out: Path, quiet: bool) -> int:
         print(f"{len(report.failed)} input(s) failed; see the report", file=sys.stderr)
         return 1
     return 0
+
+
+def run_tree(args: argparse.Namespace, prepare: Prepare, **settings: Any) -> int:
+    """:func:`medden.process.process_tree` from IN to OUT of ``args``; print; exit status.
+
+    Alone, the whole tree or the ``--shard`` given; in a distributed run (torchrun, srun:
+    :mod:`medden.distributed`) each rank does its shard, and rank 0 writes the merged
+    ``report.json`` (removing the shards' reports) and prints it.  Every rank returns the
+    exit status of the whole run.  ``settings`` go to ``process_tree`` (command, method,
+    applied, options).
+    """
+    if args.shard is not None and distributed.launched():
+        raise UsageError("--shard is for independent jobs; under torchrun or srun the ranks "
+                         "split the work by themselves")
+    options = {**tree_options(args), **settings}
+    with distributed.world() as rank:
+        if rank is None:
+            report = process_tree(args.input, args.output, prepare, shard=args.shard,
+                                  **options)
+            return finish(report, args.input, args.output, args.quiet, args.shard)
+        try:
+            outcome: Report | str = process_tree(args.input, args.output, prepare,
+                                                 shard=rank, **options)
+        except UsageError as exc:
+            outcome = str(exc)
+        outcomes = distributed.gather(outcome)
+    errors = [o for o in outcomes if isinstance(o, str)]
+    if errors:
+        if rank.index == 0:
+            raise UsageError(errors[0])
+        return 2
+    merged = merge_reports(outcomes)
+    if rank.index > 0:
+        return 1 if merged.failed or not merged.images else 0
+    merged.write(args.output / REPORT_NAME)
+    for index in range(rank.count):
+        (args.output / report_name(Shard(index, rank.count))).unlink(missing_ok=True)
+    return finish(merged, args.input, args.output, args.quiet)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from medden.commands._common import add_tree_arguments, finish, tree_options
+from medden.commands._common import add_tree_arguments, run_tree
 from medden.denoisers import (
     Network,
     bundle_for_modality,
@@ -23,7 +24,7 @@ from medden.ensemble import ENSEMBLE_SUFFIX
 from medden.errors import UsageError
 from medden.infer import Denoising
 from medden.io import MedicalImage, ScanItem
-from medden.process import Operation, process_tree
+from medden.process import Operation
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -98,6 +99,16 @@ def _given_network(args: argparse.Namespace) -> Network | None:
     return None
 
 
+def _weights_digest(network: torch.nn.Module) -> str:
+    """A digest of a network's parameters and buffers (empty for a classical filter): two
+    trainings of one architecture get different DICOM UIDs."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(network.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
 class _Runners:
     """One :class:`Denoising` for the given network, or per bundle chosen by modality
     (each loaded once; a bundle that failed to load fails its images without a retry)."""
@@ -105,7 +116,7 @@ class _Runners:
     def __init__(self, args: argparse.Namespace, given: Network | None) -> None:
         self.args = args
         self.given = given
-        self.runners: dict[str, tuple[Network, Denoising]] = {}
+        self.runners: dict[str, tuple[Network, Denoising, str]] = {}
         self.missing: dict[str, UsageError] = {}
 
     def _network(self, bundle: str) -> Network:
@@ -119,7 +130,8 @@ class _Runners:
             self.missing[bundle] = exc
             raise
 
-    def __call__(self, image: MedicalImage) -> tuple[Network, Denoising]:
+    def __call__(self, image: MedicalImage) -> tuple[Network, Denoising, str]:
+        """The network for ``image``, its runner and its weights' digest."""
         bundle = "" if self.given is not None else bundle_for_modality(image.meta.modality)
         if bundle not in self.runners:
             network = self._network(bundle)
@@ -128,7 +140,7 @@ class _Runners:
             runner = Denoising(network.network, tile=self.args.tile, tile_3d=self.args.tile_3d,
                                slice_batch=self.args.slice_batch, device=self.args.device,
                                self_ensemble=self.args.self_ensemble)
-            self.runners[bundle] = (network, runner)
+            self.runners[bundle] = (network, runner, _weights_digest(network.network))
         return self.runners[bundle]
 
 
@@ -156,15 +168,14 @@ def run(args: argparse.Namespace) -> int:
     runners = _Runners(args, given)
 
     def prepare(image: MedicalImage, item: ScanItem) -> Operation:
-        network, runner = runners(image)
+        network, runner, digest = runners(image)
         name_denoiser(image, network.label)
         return Operation(network.label, _apply(runner, network.label, args.quiet),
-                         derivation=f"denoised by medden ({network.label})")
+                         derivation=f"denoised by medden ({network.label})", identity=digest)
 
-    report = process_tree(
-        args.input, args.output, prepare, command="denoise",
-        method=given.label if given else "bundle by modality", **tree_options(args),
+    return run_tree(
+        args, prepare, command="denoise",
+        method=given.label if given else "bundle by modality",
         options={"device": args.device, "tile": args.tile, "tile_3d": args.tile_3d,
                  "slice_batch": args.slice_batch, "self_ensemble": args.self_ensemble},
     )
-    return finish(report, args.input, args.output, args.quiet)

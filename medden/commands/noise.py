@@ -10,14 +10,13 @@ import torch
 from medden.commands._common import (
     add_spec_arguments,
     add_tree_arguments,
-    finish,
     item_generator,
+    run_tree,
     spec_from_args,
-    tree_options,
 )
 from medden.errors import UsageError
 from medden.io import MedicalImage, ScanItem
-from medden.process import Operation, process_tree
+from medden.process import Operation
 from medden.registry import noise_registry
 
 
@@ -62,6 +61,4 @@ def run(args: argparse.Namespace) -> int:
 
         return Operation(str(spec), add_noise, derivation, series_suffix="noisy")
 
-    report = process_tree(args.input, args.output, prepare, command="noise",
-                          method=str(spec), applied="noise", **tree_options(args))
-    return finish(report, args.input, args.output, args.quiet)
+    return run_tree(args, prepare, command="noise", method=str(spec), applied="noise")

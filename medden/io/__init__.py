@@ -60,6 +60,7 @@ def write_image(
     derivation: str = "denoised by medden",
     series_suffix: str = "denoised",
     series_uid_map: dict[str, str] | None = None,
+    uid_salt: str | None = None,
 ) -> list[Path]:
     """Write ``image`` in the format it was read from; returns the written paths.
 
@@ -86,6 +87,9 @@ def write_image(
     series_uid_map : dict, optional
         DICOM source SeriesInstanceUID -> new one, filled in as needed; pass the same dict
         to several calls to keep the images of one source series in one new series.
+    uid_salt : str, optional
+        Derive new DICOM UIDs from it and the source UIDs instead of drawing them
+        (:func:`medden.io.dicom_derived.derived_uid`): the same salt, the same UIDs.
 
     Returns
     -------
@@ -97,7 +101,7 @@ def write_image(
     if fmt == "dicom":
         uid_map = {} if series_uid_map is None else series_uid_map
         return write_dicom(image, path, derivation=derivation, series_suffix=series_suffix,
-                           series_uid_map=uid_map)
+                           series_uid_map=uid_map, uid_salt=uid_salt)
     if fmt == "nifti":
         return write_nifti(image, path)
     if fmt == "raster":

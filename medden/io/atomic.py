@@ -10,10 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["TEMPORARY", "atomic_write", "temporary_path"]
+__all__ = ["TEMPORARY", "atomic_write", "temporary_path", "temporary_stem"]
 
-#: Names :func:`temporary_path` gives: ``.NAME.XXXXXXXX.tmp`` (NAME possibly shortened).
-TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+#: Names :func:`temporary_path` gives: ``.NAME.XXXXXXXX.tmp`` (NAME possibly shortened:
+#: :func:`temporary_stem`; the match's group 1).
+TEMPORARY = re.compile(r"^\.(.+)\.[0-9a-f]{8}\.tmp$")
 #: Longest file name (bytes) assumed where the file system does not say.
 _NAME_MAX = 255
 
@@ -26,18 +27,23 @@ def _name_max(folder: Path) -> int:
         return _NAME_MAX
 
 
-def temporary_path(path: Path) -> Path:
-    """A fresh temporary name beside ``path``: ``.NAME.XXXXXXXX.tmp``.
-
-    NAME is ``path``'s name, shortened (by characters) until the whole name fits the
-    folder's NAME_MAX, so a file whose own name is at the limit can still be written.
-    """
-    suffix = f".{secrets.token_hex(4)}.tmp"
-    room = _name_max(path.parent) - len(suffix) - 1
+def temporary_stem(path: Path) -> str:
+    """NAME in the temporary names of ``path`` (``.NAME.XXXXXXXX.tmp``): ``path``'s name,
+    shortened (by characters) until the whole name fits the folder's NAME_MAX."""
+    room = _name_max(path.parent) - len(".XXXXXXXX.tmp") - 1
     name = path.name
     while len(os.fsencode(name)) > room:
         name = name[:-1]
-    return path.with_name(f".{name}{suffix}")
+    return name
+
+
+def temporary_path(path: Path) -> Path:
+    """A fresh temporary name beside ``path``: ``.NAME.XXXXXXXX.tmp``.
+
+    NAME is :func:`temporary_stem`, so a file whose own name is at the limit can still be
+    written.
+    """
+    return path.with_name(f".{temporary_stem(path)}.{secrets.token_hex(4)}.tmp")
 
 
 @contextmanager

@@ -314,11 +314,11 @@ def _pixel_bytes(ds: Dataset, stored: np.ndarray) -> bytes:
 
 def write_dicom(
     image: MedicalImage, path: Path, *, derivation: str, series_uid_map: dict[str, str],
-    series_suffix: str = "denoised",
+    series_suffix: str = "denoised", uid_salt: str | None = None,
 ) -> list[Path]:
     """Write ``image`` as derived DICOM instance(s); returns the written paths.
 
-    ``derivation``, ``series_suffix`` and ``series_uid_map`` are those of
+    ``derivation``, ``series_suffix``, ``series_uid_map`` and ``uid_salt`` are those of
     :func:`medden.io.dicom_derived.derive_instance`.
 
     ``path`` is the output file for an image read from one file, and the output directory
@@ -353,7 +353,7 @@ def write_dicom(
             stored[:, p] = to_stored(block[:, p], dtype, low, high, slope=slope,
                                      intercept=intercept)
         out = derive_instance(ds, derivation=derivation, series_uid_map=series_uid_map,
-                              series_suffix=series_suffix)
+                              series_suffix=series_suffix, uid_salt=uid_salt)
         out.PixelData = _pixel_bytes(ds, stored)
         out["PixelData"].VR = "OB" if dtype.itemsize == 1 else "OW"
         with atomic_write(target) as handle:
@@ -373,10 +373,13 @@ class DicomProbe:
     stack_key : tuple or None
         Files with equal keys are slices of one volume; ``None`` for files that stand alone
         (multi-frame files, images without patient geometry such as radiographs).
+    pixels : int
+        Rows x Columns x frames of the file.
     """
 
     series_uid: str | None
     stack_key: tuple | None
+    pixels: int = 0
 
 
 def probe_dicom(path: Path) -> DicomProbe:
@@ -414,10 +417,10 @@ def probe_dicom(path: Path) -> DicomProbe:
     series_uid = str(ds.get("SeriesInstanceUID") or "") or None
     position, orientation = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
     if frames > 1 or series_uid is None or not position or not orientation:
-        return DicomProbe(series_uid, None)
+        return DicomProbe(series_uid, None, rows * cols * frames)
     key = (
         series_uid, rows, cols, samples,
         tuple(round(float(v), 4) for v in orientation),
         str(ds.get("EchoNumbers", "")), str(ds.get("TemporalPositionIdentifier", "")),
     )
-    return DicomProbe(series_uid, key)
+    return DicomProbe(series_uid, key, rows * cols)

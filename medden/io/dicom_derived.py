@@ -8,6 +8,11 @@ it is (``" denoised"``, ``" noisy"``), a Source Image Sequence referencing the s
 (purpose "Source image for image processing operation", DCM 121322) and an entry in the
 Referenced Series Sequence.
 Every other element is left exactly as read.
+
+New UIDs are random, or, given a ``uid_salt`` (what the run did: the command, the method and
+its settings), derived from the salt and the source UID: the same run over the same source
+gives the same new UIDs whichever process writes the instance and whenever (a run resumed
+or split over many processes), and any other run gives others.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import copy
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
-__all__ = ["derive_instance", "DERIVED_KEYWORDS"]
+__all__ = ["derive_instance", "derived_uid", "DERIVED_KEYWORDS"]
 
 #: Elements changed or added by :func:`derive_instance` (everything else is preserved).
 DERIVED_KEYWORDS = (
@@ -32,6 +37,14 @@ DERIVED_KEYWORDS = (
 
 _LO_MAX = 64  # Series Description is LO: at most 64 characters
 _WRITABLE_SYNTAXES = (ImplicitVRLittleEndian, ExplicitVRLittleEndian)
+
+
+def derived_uid(source_uid: str, uid_salt: str | None, kind: str) -> str:
+    """A new UID for the ``kind`` (``"series"``, ``"instance"``) derived from ``source_uid``:
+    random without a salt, else a function of ``(uid_salt, kind, source_uid)``."""
+    if uid_salt is None:
+        return generate_uid()
+    return generate_uid(entropy_srcs=[uid_salt, kind, source_uid])
 
 
 def _image_type(ds: Dataset) -> list[str]:
@@ -72,7 +85,7 @@ def _add_referenced_series(out: Dataset, source: Dataset) -> None:
 
 
 def derive_instance(ds: Dataset, *, derivation: str, series_uid_map: dict[str, str],
-                    series_suffix: str = "denoised") -> Dataset:
+                    series_suffix: str = "denoised", uid_salt: str | None = None) -> Dataset:
     """A copy of ``ds`` relabelled as a derived instance (see the module docstring).
 
     Parameters
@@ -86,6 +99,9 @@ def derive_instance(ds: Dataset, *, derivation: str, series_uid_map: dict[str, s
         a source series gets the same new series UID.
     series_suffix : str
         Appended to the Series Description (shortened to make room): what the instance is.
+    uid_salt : str, optional
+        Derive the new UIDs from it and the source UIDs (:func:`derived_uid`) instead of
+        drawing them at random.
 
     Returns
     -------
@@ -96,8 +112,8 @@ def derive_instance(ds: Dataset, *, derivation: str, series_uid_map: dict[str, s
     out = copy.deepcopy(ds)
     source_series = str(ds.get("SeriesInstanceUID") or "")
     if source_series not in series_uid_map:
-        series_uid_map[source_series] = generate_uid()
-    out.SOPInstanceUID = generate_uid()
+        series_uid_map[source_series] = derived_uid(source_series, uid_salt, "series")
+    out.SOPInstanceUID = derived_uid(str(ds.SOPInstanceUID), uid_salt, "instance")
     out.SeriesInstanceUID = series_uid_map[source_series]
     out.ImageType = _image_type(ds)
     out.DerivationDescription = derivation

@@ -25,6 +25,7 @@ dtype, scl_slope/scl_inter, extensions) unchanged.
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 
 import nibabel as nib
@@ -50,15 +51,16 @@ def _load(path: Path) -> nib.Nifti1Image:
     return image
 
 
-def probe_nifti(path: Path) -> None:
-    """Check that ``path`` is a NIfTI image this module can read (header only).
+def probe_nifti(path: Path) -> int:
+    """Check that ``path`` is a NIfTI image this module can read (header only); return its
+    number of voxels (all volumes of a 4-D file).
 
     Raises
     ------
     ValueError
         With the reason when it is not.
     """
-    _load(Path(path))
+    return math.prod(_load(Path(path)).shape)
 
 
 def _to_channel_first(array: np.ndarray) -> np.ndarray:

@@ -35,6 +35,7 @@ quality in ``save`` was chosen).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -187,8 +188,9 @@ def read_raster(path: Path) -> MedicalImage:
     return _read_tiff(path) if _is_tiff(path) else _read_pillow(path)
 
 
-def probe_raster(path: Path) -> None:
-    """Check that ``path`` opens as a supported raster (header only).
+def probe_raster(path: Path) -> int:
+    """Check that ``path`` opens as a supported raster (header only); return its number of
+    pixels (per channel: width x height, times the pages of a TIFF stack).
 
     Raises
     ------
@@ -200,10 +202,14 @@ def probe_raster(path: Path) -> None:
         with tifffile.TiffFile(path) as tif:
             if not tif.series:
                 raise ValueError(f"{path}: TIFF without images")
-        return
+            series = tif.series[0]
+            return math.prod(n for n, axis in zip(series.shape, series.axes, strict=True)
+                             if axis != "S")
     _check_png_depth(path)
     with Image.open(path) as image:
+        width, height = image.size
         image.verify()
+    return width * height
 
 
 def store_losslessly(image: MedicalImage, path: Path) -> str:

@@ -38,12 +38,16 @@ class ScanItem:
         deepest common folder when they are spread over several).
     series_uid : str or None
         SeriesInstanceUID of DICOM items.
+    pixels : int
+        Its number of pixels (voxels of a volume; per channel), from the headers: what
+        reading and denoising it costs, for sharding work (:mod:`medden.shard`).
     """
 
     kind: Literal["dicom_series", "nifti", "raster"]
     paths: list[Path]
     relpath: Path
     series_uid: str | None = None
+    pixels: int = 0
 
     @property
     def key(self) -> str:
@@ -91,12 +95,13 @@ def _files(root: Path) -> list[Path]:
     return found
 
 
-def _series_item(paths: list[Path], base: Path, series_uid: str | None) -> ScanItem:
+def _series_item(paths: list[Path], base: Path, series_uid: str | None,
+                 pixels: int) -> ScanItem:
     if len(paths) == 1:
         relpath = paths[0].relative_to(base)
     else:
         relpath = Path(os.path.commonpath([p.parent for p in paths])).relative_to(base)
-    return ScanItem("dicom_series", paths, relpath, series_uid)
+    return ScanItem("dicom_series", paths, relpath, series_uid, pixels)
 
 
 def scan(root: Path | str) -> ScanResult:
@@ -123,6 +128,7 @@ def scan(root: Path | str) -> ScanResult:
         raise FileNotFoundError(f"'{root}' does not exist")
     result = ScanResult()
     stacks: dict[tuple, list[Path]] = defaultdict(list)
+    stack_pixels: dict[tuple, int] = defaultdict(int)
     for path in files:
         try:
             kind = detect_format(path)
@@ -131,17 +137,20 @@ def scan(root: Path | str) -> ScanResult:
             elif kind == "dicom":
                 probe = probe_dicom(path)
                 if probe.stack_key is None:
-                    result.items.append(_series_item([path], base, probe.series_uid))
+                    result.items.append(_series_item([path], base, probe.series_uid,
+                                                     probe.pixels))
                 else:
                     stacks[probe.stack_key].append(path)
+                    stack_pixels[probe.stack_key] += probe.pixels
             else:
-                (probe_nifti if kind == "nifti" else probe_raster)(path)
-                result.items.append(ScanItem(kind, [path], path.relative_to(base)))
+                pixels = (probe_nifti if kind == "nifti" else probe_raster)(path)
+                result.items.append(ScanItem(kind, [path], path.relative_to(base),
+                                             pixels=pixels))
         except INTERRUPTS:
             raise
         except BaseException as exc:  # noqa: BLE001 - a bad file is reported, never fatal
             result.skipped.append((path, f"unreadable: {type(exc).__name__}: {exc}"))
     for key, paths in stacks.items():
-        result.items.append(_series_item(paths, base, key[0]))
+        result.items.append(_series_item(paths, base, key[0], stack_pixels[key]))
     result.items.sort(key=lambda item: (str(item.relpath), str(item.paths[0])))
     return result
