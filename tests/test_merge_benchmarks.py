@@ -1,22 +1,23 @@
-"""docs/examples/merge_benchmarks.py: benchmark runs on parts of a folder, merged."""
+"""``medden report benchmark`` (:mod:`medden.bench.merge`): benchmark runs on parts of a
+folder, shards of it, or under torchrun, merged into the tables of one run."""
 
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _examples import load_example
 from PIL import Image
 
+from medden.bench import merge as merge_benchmarks
 from medden.cli import main
+from medden.errors import UsageError
 
-
-@pytest.fixture(scope="module")
-def merge_benchmarks():
-    return load_example("merge_benchmarks")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _phantom(path: Path, i: int) -> None:
@@ -26,11 +27,12 @@ def _phantom(path: Path, i: int) -> None:
     Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(path)
 
 
-def _benchmark(data: Path, out: Path) -> None:
-    assert main(["benchmark", "--data", str(data), "--models", "identity,median",
-                 "--noise", "gaussian", "salt_pepper:amount=0.05", "--levels", "15,50",
-                 "--seed", "4", "--out", str(out), "--quiet",
-                 "--skip", "ablation,curves,cost,figures"]) == 0
+_ARGS = ["--models", "identity,median", "--noise", "gaussian", "salt_pepper:amount=0.05",
+         "--levels", "15,50", "--seed", "4", "--quiet", "--skip", "ablation,curves,cost,figures"]
+
+
+def _benchmark(data: Path, out: Path, *extra: str) -> None:
+    assert main(["benchmark", "--data", str(data), *_ARGS, "--out", str(out), *extra]) == 0
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -51,11 +53,10 @@ def runs(tmp_path_factory):
     return root
 
 
-def test_merged_parts_equal_one_run(merge_benchmarks, runs, monkeypatch):
+def test_merged_parts_equal_one_run(runs):
     out = runs / "merged"
-    monkeypatch.setattr(sys, "argv", ["merge", str(runs / "out_part1"),
-                                      str(runs / "out_part2"), "--out", str(out)])
-    merge_benchmarks.main()
+    assert main(["report", "benchmark", str(runs / "out_part1"), str(runs / "out_part2"),
+                 "--out", str(out)]) == 0
     key = ("modality", "noise", "level", "model")
     whole = {tuple(r[k] for k in key): r for r in _rows(runs / "out_whole" / "quality.csv")}
     merged = {tuple(r[k] for k in key): r for r in _rows(out / "quality.csv")}
@@ -70,7 +71,7 @@ def test_merged_parts_equal_one_run(merge_benchmarks, runs, monkeypatch):
     assert "median" in text and "salt_pepper:amount=0.05" in text
 
 
-def test_models_merge_and_shared_cells_must_agree(merge_benchmarks, runs):
+def test_models_merge_and_shared_cells_must_agree(runs):
     part1 = merge_benchmarks.run_records(runs / "out_part1", {})
     whole = merge_benchmarks.run_records(runs / "out_whole", {})
     # Shared cells hold the same numbers (seeded noise): merged once each.
@@ -82,15 +83,43 @@ def test_models_merge_and_shared_cells_must_agree(merge_benchmarks, runs):
         return {merge_benchmarks._cell(r): r["psnr"] for r in records}
     assert scores(merge_benchmarks.merge([rest, median], ["rest", "median"])) == scores(whole)
     rerun = [{**r, "psnr": -1.0} for r in part1]  # part1's images, rerun after a fix
-    with pytest.raises(SystemExit, match="differ on"):
+    with pytest.raises(UsageError, match="differ on"):
         merge_benchmarks.merge([whole, rerun], ["whole", "rerun"])
     replaced = merge_benchmarks.merge([whole, rerun], ["whole", "rerun"], replace=True)
     assert len(replaced) == len(whole)
     assert sum(r["psnr"] == -1.0 for r in replaced) == len(part1)
-    with pytest.raises(SystemExit, match="missing"):
+    with pytest.raises(UsageError, match="missing"):
         merge_benchmarks.merge([part1, rest], ["part1", "rest"])  # no median on part2
 
 
-def test_rename_relabels_a_modality(merge_benchmarks, runs):
+def test_rename_relabels_a_modality(runs):
     records = merge_benchmarks.run_records(runs / "out_part1", {"skin": "dermoscopy"})
     assert {r["modality"] for r in records} == {"dermoscopy", "micro"}
+
+
+def test_the_example_script_is_the_command(runs):
+    out = runs / "by_example"
+    subprocess.run([sys.executable, str(ROOT / "docs/examples/merge_benchmarks.py"),
+                    str(runs / "out_part1"), str(runs / "out_part2"), "--out", str(out)],
+                   check=True, capture_output=True)
+    assert (out / "quality.csv").read_bytes() == (runs / "merged" / "quality.csv").read_bytes()
+
+
+def test_shards_merge_into_one_run_number_for_number(runs):
+    for index in range(3):
+        _benchmark(runs / "whole", runs / f"shard{index}", "--shard", f"{index}/3")
+    out = runs / "shards_merged"
+    assert main(["report", "benchmark", *(str(runs / f"shard{i}") for i in range(3)),
+                 "--out", str(out)]) == 0
+    for table in ("quality.csv", "per_image.csv"):
+        assert (out / table).read_text() == (runs / "out_whole" / table).read_text()
+
+
+def test_torchrun_benchmark_equals_one_run(runs):
+    out = runs / "torchrun"
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    "--nproc_per_node=2", "-m", "medden.cli", "benchmark", "--data",
+                    str(runs / "whole"), *_ARGS, "--out", str(out)], check=True,
+                   capture_output=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    for table in ("quality.csv", "per_image.csv"):
+        assert (out / table).read_text() == (runs / "out_whole" / table).read_text()

@@ -7,6 +7,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from medden.errors import UsageError
+from medden.shard import Shard
 
 __all__ = ["PARTS", "BenchmarkConfig", "default"]
 
@@ -66,6 +67,9 @@ class BenchmarkConfig:
         image (:class:`~medden.ensemble.DihedralEnsemble`).
     workers : int
         Processes scoring the images of the quality tables in parallel.
+    shard : Shard, optional
+        Score only this part of the images (``--shard I/N``, :mod:`medden.shard`), for
+        ``medden report benchmark``; curves, cost and figures are left out.
     progress : bool
         Progress bars and the time estimate.
     """
@@ -91,6 +95,7 @@ class BenchmarkConfig:
     allow_untrained: bool = False
     self_ensemble: bool = False
     workers: int = 1
+    shard: Shard | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -149,6 +154,8 @@ class BenchmarkConfig:
             words += ["--curve-noise", *self.curve_noises]
         if self.allow_untrained:
             words.append("--allow-untrained")
+        if self.shard is not None:
+            words += ["--shard", str(self.shard)]
         return shlex.join(words)
 
 

@@ -26,8 +26,10 @@ from medden.errors import UsageError
 from medden.intensity import CT_MAP, IntensityMap, fit_intensity
 from medden.io import scan
 from medden.process import read_item
+from medden.shard import Shard
 
-__all__ = ["BenchImage", "load_images", "modality_label", "slice_indices", "centre_crop"]
+__all__ = ["BenchImage", "load_images", "image_order", "shard_images", "modality_label",
+           "slice_indices", "centre_crop"]
 
 _XRAY_TAGS = {"CR", "DX", "DR", "MG", "XA", "RF", "PX", "IO"}
 _TAGS = {"CT": "ct", "MR": "mr", **{tag: "xray" for tag in _XRAY_TAGS}}
@@ -102,6 +104,21 @@ def centre_crop(image: np.ndarray, size: int | None) -> np.ndarray:
     return image[..., top:top + size, left:left + size]
 
 
+def image_order(key: str) -> tuple[str, int]:
+    """Sorts image keys (``path`` or ``path#z=INDEX``) in the order :func:`load_images`
+    gives the images."""
+    path, sep, z = key.rpartition("#z=")
+    return (path, int(z)) if sep and z.isdigit() else (key, -1)
+
+
+def shard_images(images: list[BenchImage], shard: Shard) -> list[BenchImage]:
+    """The images ``shard`` scores (:meth:`medden.shard.Shard.owned`): balanced by pixels,
+    the slices of one volume together."""
+    owned = shard.owned([image.clean.shape[-1] * image.clean.shape[-2] for image in images],
+                        [image_order(image.key)[0] for image in images])
+    return [images[i] for i in owned]
+
+
 def load_images(
     folder: Path,
     modality: str | None = None,
@@ -109,7 +126,7 @@ def load_images(
     crop: int | None = None,
     slices: int = 1,
 ) -> tuple[list[BenchImage], list[tuple[str, str]]]:
-    """Read the clean images of ``folder`` (recursively, in path order).
+    """Read the clean images of ``folder`` (recursively, in path order: :func:`image_order`).
 
     Parameters
     ----------

@@ -9,7 +9,11 @@
 * ``curves_<modality>_<noise>.png`` and ``figure_<modality>.png``.
 
 Everything but the cost measurements (times, memory) is the same from one run of the same
-command to the next.
+command to the next, and whatever the number of processes: in a distributed run
+(:mod:`medden.distributed`) each rank scores its part of the images (:mod:`medden.shard`)
+and rank 0 gathers the records, in the order of one process, and does the rest; a
+``--shard`` run scores its part only and also writes its exact records
+(:data:`medden.bench.merge.RECORDS_NAME`) for ``medden report benchmark``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +43,18 @@ from medden.bench.cost_table import (
     speed_bar,
 )
 from medden.bench.curves import curve_file_name, plot_curves, validity_curves
-from medden.bench.data import BenchImage, load_images
+from medden.bench.data import BenchImage, image_order, load_images, shard_images
+from medden.bench.merge import RECORDS_NAME, write_records
 from medden.bench.methods import Method, resolve_methods, self_ensembled, with_sigma
 from medden.bench.oracle import OracleTuner
 from medden.bench.qualitative import figure_images, qualitative_figure
-from medden.bench.runner import ORACLE_SUFFIX, TRUE_PSD_SUFFIX, TRUE_SIGMA_SUFFIX, run_quality
+from medden.bench.runner import (
+    ORACLE_SUFFIX,
+    TRUE_PSD_SUFFIX,
+    TRUE_SIGMA_SUFFIX,
+    QualityResult,
+    run_quality,
+)
 from medden.bench.tables import (
     RECORD_COLUMNS,
     SUMMARY_COLUMNS,
@@ -51,6 +63,7 @@ from medden.bench.tables import (
     write_csv,
 )
 from medden.errors import UsageError
+from medden.shard import Shard
 
 __all__ = ["run_benchmark"]
 
@@ -126,8 +139,31 @@ def _estimate(costs: list[dict[str, Any]], methods: list[Method],
     return (plain + oracle) / min(workers, max(len(images), 1)) + curves
 
 
-def run_benchmark(config: BenchmarkConfig) -> Path:
+#: Parts a ``--shard`` run leaves out (they need every image, or time one machine).
+_UNSHARDED = {"curves", "cost", "figures"}
+
+
+def _gathered(quality: QualityResult) -> QualityResult:
+    """Every rank's records, in the order of one process over all images, and kept outputs."""
+    from medden import distributed
+
+    parts = distributed.gather(quality)
+    records = [record for part in parts for record in part.records]
+    records.sort(key=lambda record: image_order(record["image"]))
+    return QualityResult(records, {k: v for part in parts for k, v in part.kept.items()})
+
+
+def run_benchmark(config: BenchmarkConfig, rank: Shard | None = None) -> Path | None:
     """Run the benchmark described by ``config``; returns the path of ``benchmark.md``.
+
+    Parameters
+    ----------
+    config : BenchmarkConfig
+        What to run; with ``config.shard``, only that part of the quality tables.
+    rank : Shard, optional
+        This process's rank in a distributed run (:func:`medden.distributed.world`): it
+        scores its part of the images; rank 0 gathers them and writes everything, the
+        other ranks return None.
 
     Raises
     ------
@@ -135,6 +171,16 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
         On unusable options, models, noises or data.
     """
     start = time.perf_counter()
+    if config.shard is not None and rank is not None:
+        raise UsageError("--shard is for independent jobs; under torchrun or srun the ranks "
+                         "split the images by themselves")
+    if config.shard is not None and _UNSHARDED - config.skip:
+        print(f"note: --shard leaves out {', '.join(sorted(_UNSHARDED - config.skip))}",
+              file=sys.stderr)
+        config = replace(config, skip=config.skip | _UNSHARDED)
+    lead = rank is None or rank.index == 0
+    if not lead:
+        config = replace(config, progress=False)
     settings = [NoiseSetting.parse(text) for text in config.noises]
     fixed = [s.label for s in settings if s.parameter is None]
     if set(config.curve_noises or []) & set(fixed):
@@ -163,7 +209,7 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
     curve_groups = _by_modality(images, config.curve_images)
 
     costs = (measure_costs(methods, channels, config.cost_repeats, progress=config.progress)
-             if config.runs("cost") else [])
+             if config.runs("cost") and lead else [])
     if costs:
         curve_runs = (len(level_settings) * len(CURVE_INPUT_PSNR)
                       * sum(len(group) for group in curve_groups.values()))
@@ -174,8 +220,14 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
     shown = figure_images(images) if config.runs("figures") else {}
     figure_rows = [s.at(level) for s in settings]
     keep = {(image.key, c.key) for image in shown.values() for c in figure_rows}
-    quality = run_quality(images, conditions, methods, tuners, config.seed, keep,
-                          config.progress, informed, config.tunes_under, config.workers)
+    part = config.shard or rank
+    quality = run_quality(images if part is None else shard_images(images, part), conditions,
+                          methods, tuners, config.seed, keep, config.progress, informed,
+                          config.tunes_under, config.workers)
+    if rank is not None:
+        quality = _gathered(quality)
+        if not lead:
+            return None
     summary = summarise(quality.records)
     failed = failed_outputs(quality.records)
     for cell in failed:
@@ -186,6 +238,10 @@ def run_benchmark(config: BenchmarkConfig) -> Path:
             write_csv([r for r in summary.values() if (r["noise"], r["level"]) in pairs],
                       SUMMARY_COLUMNS, config.out / f"{name}.csv")
     write_csv(quality.records, RECORD_COLUMNS, config.out / "per_image.csv")
+    if config.shard is not None:
+        pairs = {(c.noise, c.level) for c in main}
+        write_records([r for r in quality.records if (r["noise"], r["level"]) in pairs],
+                      config.out / RECORDS_NAME)
 
     curves: list[dict[str, Any]] = []
     curve_files: list[Path] = []

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from medden.bench.config import PARTS, BenchmarkConfig, default
+from medden.commands._common import add_shard_argument
 from medden.errors import UsageError
 
 _DESCRIPTION = """\
@@ -115,6 +116,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="processes scoring images in parallel (default %(default)s; the "
                         "numbers do not depend on it; BM3D and the other filters use one core "
                         "each, so up to one worker per core shortens long runs)")
+    add_shard_argument(parser, "score only the I-th (0 to N-1) of N parts of the images "
+                       "(balanced by pixels), for N independent jobs with one --out each; "
+                       "curves, cost and figures are left out; 'medden report benchmark' "
+                       "merges the parts' quality tables into those of one run. Under "
+                       "torchrun or srun the ranks split the images by themselves and rank "
+                       "0 writes everything (docs/scale.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or estimate")
     parser.set_defaults(func=run)
 
@@ -135,7 +142,8 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
         curve_noises=None if args.curve_noise is None else list(args.curve_noise),
         curve_images=args.curve_images, figure_crop=args.figure_crop,
         cost_repeats=args.cost_repeats, allow_untrained=args.allow_untrained,
-        self_ensemble=args.self_ensemble, workers=args.workers, progress=not args.quiet,
+        self_ensemble=args.self_ensemble, workers=args.workers, shard=args.shard,
+        progress=not args.quiet,
     )
 
 
@@ -152,10 +160,15 @@ def _announce_fixed(noises: list[str]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark; print where the report is."""
+    from medden import distributed
     from medden.bench.suite import run_benchmark
 
-    if args.levels is not None:  # asked for levels: say which noises they do not reach
-        _announce_fixed(args.noise)
-    report = run_benchmark(config_from_args(args))
-    print(f"report: {report}")
+    config = config_from_args(args)
+    with distributed.world() as rank:
+        lead = rank is None or rank.index == 0
+        if args.levels is not None and lead:  # asked for levels: say which they miss
+            _announce_fixed(args.noise)
+        report = run_benchmark(config, rank)
+    if report is not None:
+        print(f"report: {report}")
     return 0
