@@ -8,7 +8,8 @@ Public API::
     pipeline, info = load_checkpoint(result.best)
 
 See :mod:`medden.train.config` for the configuration keys and :mod:`medden.train.recipes`
-for the recipes (noise2clean, noise2noise, staged, two_stage).
+for the recipes (noise2clean, noise2noise, staged, two_stage, and the self-supervised
+neighbor2neighbor and n2v2 of :mod:`medden.train.self_supervised`).
 """
 
 from medden.train.checkpoint import load_checkpoint, read_checkpoint

@@ -36,6 +36,7 @@ __all__ = [
     "ConfigError",
     "DEFAULT_EPOCHS",
     "UNTIL_TIME_LIMIT",
+    "SELF_SUPERVISED",
     "AugmentConfig",
     "DataConfig",
     "OptimizerConfig",
@@ -44,6 +45,7 @@ __all__ = [
     "DistributedConfig",
     "PerformanceConfig",
     "InitConfig",
+    "SelfSupervisedConfig",
     "TrainConfig",
     "load_config",
     "apply_overrides",
@@ -57,7 +59,10 @@ DEFAULT_EPOCHS = 10
 UNTIL_TIME_LIMIT = 2**31 - 1
 
 Monitor = Literal["psnr", "ssim", "loss"]
-Recipe = Literal["noise2clean", "noise2noise", "staged", "two_stage"]
+Recipe = Literal["noise2clean", "noise2noise", "staged", "two_stage", "neighbor2neighbor",
+                 "n2v2"]
+#: Recipes that train from the noisy image alone (:mod:`medden.train.self_supervised`).
+SELF_SUPERVISED = ("neighbor2neighbor", "n2v2")
 
 
 class ConfigError(UsageError):
@@ -109,6 +114,11 @@ class DataConfig:
     pairs : list of str
         Noise2Noise from paired acquisitions: folders holding a second noisy realisation of
         each training image at the same relative path (one per ``train`` folder).
+    noisy : bool
+        The images are noisy acquisitions without clean references: no noise is drawn,
+        the self-supervised recipes (``neighbor2neighbor``, ``n2v2``) train on the images
+        themselves and validation scores the network on sub-sampled pairs of them
+        (:func:`medden.train.self_supervised.subsampled_pairs`).
     val_fraction : float
         Fraction of patients (or files) held out when ``val`` is empty.
     split_by : {"patient", "file"}
@@ -137,6 +147,7 @@ class DataConfig:
     train: list[str] = field(default_factory=list)
     val: list[str] = field(default_factory=list)
     pairs: list[str] = field(default_factory=list)
+    noisy: bool = False
     val_fraction: float = 0.2
     split_by: Literal["patient", "file"] = "patient"
     patient_pattern: str | None = None
@@ -232,6 +243,32 @@ class InitConfig:
 
 
 @dataclass
+class SelfSupervisedConfig:
+    """Parameters of the self-supervised recipes (:mod:`medden.train.self_supervised`).
+
+    Attributes
+    ----------
+    gamma : float
+        ``neighbor2neighbor``: weight of the regulariser (Huang et al. 2021: 2).
+    masked_fraction : float
+        ``n2v2``: fraction of the pixels masked per patch (Noise2Void's 0.2 %).
+    struct : {"none", "row", "column", "box"}
+        ``n2v2``: structN2V mask for noise correlated along rows, columns or in a
+        neighbourhood (Broaddus et al. 2020).
+    struct_span : int
+        ``n2v2``: length (odd) of the struct mask.
+    replace_window : int
+        ``n2v2``: side (odd) of the neighbourhood whose median replaces a masked pixel.
+    """
+
+    gamma: float = 2.0
+    masked_fraction: float = 0.002
+    struct: Literal["none", "row", "column", "box"] = "none"
+    struct_span: int = 5
+    replace_window: int = 5
+
+
+@dataclass
 class TrainConfig:
     """A whole training run (see the module docstring and ``configs/``).
 
@@ -240,8 +277,10 @@ class TrainConfig:
     pipeline : str or dict
         Pipeline SPEC, e.g. ``single:model=cae`` or ``skidnet_deep_attention``.
     recipe : str or None
-        ``noise2clean``, ``noise2noise``, ``staged`` or ``two_stage``; None = the
-        pipeline's own recipe.
+        ``noise2clean``, ``noise2noise``, ``staged``, ``two_stage``, or the
+        self-supervised ``neighbor2neighbor`` and ``n2v2``; None = the pipeline's own recipe.
+    self_supervised : SelfSupervisedConfig
+        Parameters of the self-supervised recipes.
     noise : str or dict
         Noise SPEC drawn on the fly (fresh every epoch, reproducible by ``seed``).
     seed : int
@@ -283,6 +322,7 @@ class TrainConfig:
 
     pipeline: str | dict[str, Any] = "single:model=fcn_sum"
     recipe: Recipe | None = None
+    self_supervised: SelfSupervisedConfig = field(default_factory=SelfSupervisedConfig)
     noise: str | dict[str, Any] = "gaussian:sigma=25"
     seed: int = 0
     output: str = "runs/train"
@@ -512,6 +552,20 @@ def validate(config: TrainConfig) -> None:
                           f"({len(data.pairs)} vs {len(data.train)})")
     if data.pairs and config.recipe != "noise2noise":
         raise ConfigError("'data.pairs' (paired noisy acquisitions) needs recipe: noise2noise")
+    if data.noisy and config.recipe not in SELF_SUPERVISED:
+        raise ConfigError("'data.noisy' (noisy images without clean references) needs a "
+                          f"self-supervised recipe: {' or '.join(SELF_SUPERVISED)} (or "
+                          "'data.pairs' with noise2noise)")
+    ssl = config.self_supervised
+    if not 0 < ssl.masked_fraction <= 0.5:
+        raise ConfigError("'self_supervised.masked_fraction' must be in (0, 0.5], got "
+                          f"{ssl.masked_fraction}")
+    for key in ("struct_span", "replace_window"):
+        value = getattr(ssl, key)
+        if value < 1 or value % 2 == 0:
+            raise ConfigError(f"'self_supervised.{key}' must be odd and positive, got {value}")
+    if ssl.gamma < 0:
+        raise ConfigError(f"'self_supervised.gamma' must be >= 0, got {ssl.gamma}")
     augment = data.augment
     if augment.zoom is not None and not 0 < augment.zoom[0] <= augment.zoom[1]:
         raise ConfigError(f"'data.augment.zoom' must be [min, max] with 0 < min <= max, "

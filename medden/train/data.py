@@ -353,10 +353,12 @@ def _augmentations(keys: list[str], augment: AugmentConfig) -> list:
     return chain
 
 
-def _noise_steps(noise: Noise, paired: bool, noisy_target: bool) -> list:
+def _noise_steps(noise: Noise, paired: bool, noisy_target: bool, noisy: bool = False) -> list:
     """Produce ``input`` and ``target`` from ``image`` (and ``pair``)."""
     if paired:  # two real noisy acquisitions: one is the input, the other the target
         return [CopyItemsd(["image", "pair"], names=["input", "target"])]
+    if noisy:  # noisy-only images: self-supervised recipes make their own pairs
+        return [CopyItemsd("image", times=2, names=["input", "target"])]
     steps: list = [AddNoised("image", "input", noise)]
     if noisy_target:  # Noise2Noise: an independent second realisation as target
         steps.append(AddNoised("image", "target", noise))
@@ -375,7 +377,8 @@ def train_transform(config: DataConfig, noise: Noise, paired: bool,
         chain += [SpatialPadd(keys, size, mode="reflect"),
                   RandSpatialCropd(keys, size, random_size=False)]
     chain += _augmentations(keys, config.augment)
-    chain += [EnsureTyped(keys, track_meta=False), *_noise_steps(noise, paired, noisy_target),
+    chain += [EnsureTyped(keys, track_meta=False),
+              *_noise_steps(noise, paired, noisy_target, config.noisy),
               SelectItemsd(["input", "target"])]
     return Compose(chain)
 
@@ -383,14 +386,15 @@ def train_transform(config: DataConfig, noise: Noise, paired: bool,
 def val_transform(config: DataConfig, noise: Noise, paired: bool) -> Compose:
     """Optional centre crop and noise (fixed per sample) for validation samples.
 
-    The target is the clean image, or the second acquisition for paired data.
+    The target is the clean image, the second acquisition for paired data, or the noisy
+    image itself for noisy-only data (``config.noisy``).
     """
     keys = ["image", "pair"] if paired else ["image"]
     chain: list = [EnsureTyped(keys, track_meta=False)]
     if config.val_crop is not None:
         size = (config.val_crop, config.val_crop)
         chain += [SpatialPadd(keys, size, mode="reflect"), CenterSpatialCropd(keys, size)]
-    chain += [*_noise_steps(noise, paired, noisy_target=False),
+    chain += [*_noise_steps(noise, paired, noisy_target=False, noisy=config.noisy),
               SelectItemsd(["input", "target"])]
     return Compose(chain)
 

@@ -249,8 +249,9 @@ class _Run:
             self.pipeline.to(memory_format=torch.channels_last)
         self.pipeline.to(idist.device())
         self.phases = build_phases(config, self.pipeline, self.recipe)
-        self.prepare_val = _channels_last(_pairs) if config.performance.channels_last \
-            else _pairs
+        prepare_val = self.phases[-1].prepare_val or _pairs
+        self.prepare_val = _channels_last(prepare_val) if config.performance.channels_last \
+            else prepare_val
         self.iterations = 0
         self.trained_iterations = 0
         self.train_seconds = 0.0

@@ -19,6 +19,12 @@ A :class:`Phase` is one ignite training run: which module is optimised, what it 
     learns the true noise ``input - clean`` (its loss, MSE), the reconstruction stage learns
     the clean image from the input and the *detached* estimate (its loss, L1), so neither
     loss updates the other network.
+``neighbor2neighbor``, ``n2v2``
+    Self-supervised (:mod:`medden.train.self_supervised`): the whole pipeline is trained from
+    the noisy input alone (random sub-sampled pairs with Neighbor2Neighbor's regulariser; or
+    N2V2 blind-spot masks, optionally structN2V's); a clean target, when the data has one,
+    only scores validation.  On noisy-only data (``data.noisy``) validation scores the
+    pipeline on fixed sub-sampled pairs of the noisy images.
 """
 
 from __future__ import annotations
@@ -32,13 +38,20 @@ from torch import nn
 
 from medden.errors import UsageError
 from medden.pipeline import Pipeline
-from medden.train.config import TrainConfig
-from medden.train.losses import build_loss
+from medden.train.config import SELF_SUPERVISED, TrainConfig
+from medden.train.losses import MSELoss, build_loss
+from medden.train.self_supervised import (
+    BlindSpotLoss,
+    BlindSpotObjective,
+    Neighbor2NeighborLoss,
+    Neighbor2NeighborObjective,
+    subsampled_pairs,
+)
 
 __all__ = ["Phase", "StagePrefix", "TwoStageObjective", "TwoStageLoss", "build_phases",
            "recipe_of", "RECIPES"]
 
-RECIPES = ("noise2clean", "noise2noise", "staged", "two_stage")
+RECIPES = ("noise2clean", "noise2noise", "staged", "two_stage", *SELF_SUPERVISED)
 
 PrepareBatch = Callable[[dict, Any, bool], tuple[Any, Any]]
 
@@ -65,6 +78,8 @@ class Phase:
         Loss of ``evaluate``'s output against the validation target (logged as ``loss``).
     epochs : int
         Epoch budget of the phase.
+    prepare_val : callable
+        ``prepare`` of validation batches: ``(input, target)`` by default.
     """
 
     name: str
@@ -75,6 +90,7 @@ class Phase:
     evaluate: nn.Module
     eval_loss: nn.Module
     epochs: int
+    prepare_val: PrepareBatch | None = None
 
 
 class StagePrefix(nn.Module):
@@ -189,6 +205,8 @@ def build_phases(config: TrainConfig, pipeline: Pipeline, recipe: str) -> list[P
         return [Phase(recipe, TwoStageObjective(pipeline), [nen, rn],
                       TwoStageLoss(_stage_loss(config, pipeline, nen), image_loss),
                       _noise_targets, pipeline, image_loss, config.phase_epochs)]
+    if recipe in SELF_SUPERVISED:
+        return [_self_supervised_phase(config, pipeline, recipe)]
     if recipe in ("noise2clean", "noise2noise"):
         loss = _stage_loss(config, pipeline, last)
         return [Phase(recipe, pipeline, list(names), loss, _pairs, pipeline, loss,
@@ -207,3 +225,18 @@ def build_phases(config: TrainConfig, pipeline: Pipeline, recipe: str) -> list[P
         phases.append(Phase("joint", pipeline, list(names), loss, _pairs, pipeline, loss,
                             config.joint_epochs))
     return phases
+
+
+def _self_supervised_phase(config: TrainConfig, pipeline: Pipeline, recipe: str) -> Phase:
+    """The one phase of a self-supervised recipe: the whole pipeline end to end."""
+    ssl = config.self_supervised
+    if recipe == "neighbor2neighbor":
+        objective: nn.Module = Neighbor2NeighborObjective(pipeline)
+        loss: nn.Module = Neighbor2NeighborLoss(ssl.gamma)
+    else:
+        objective = BlindSpotObjective(pipeline, ssl.masked_fraction, ssl.struct,
+                                       ssl.struct_span, ssl.replace_window)
+        loss = BlindSpotLoss()
+    prepare_val = subsampled_pairs if config.data.noisy else _pairs
+    return Phase(recipe, objective, list(pipeline.stage_names), loss, _pairs, pipeline,
+                 MSELoss(), config.phase_epochs, prepare_val)
