@@ -125,11 +125,12 @@ def _bundle_root(bundle_root: str) -> str:
 
 def run_inference(bundle_root: str, dataset_dir: str, output_dir: str,
                   modality: str | None = None, device: str = "cpu", tile: int = 512,
-                  self_ensemble: bool = False) -> None:
+                  self_ensemble: bool = False, strength: float = 1.0) -> None:
     """Denoise ``dataset_dir`` into ``output_dir`` with the bundle (``medden denoise``).
 
     ``self_ensemble`` averages the network over the 8 flips and quarter turns of each image
-    (``medden denoise --self-ensemble``: a little better, 8 times slower).
+    (``medden denoise --self-ensemble``: a little better, 8 times slower); ``strength``
+    blends the output with the input (``--strength``: 0 the input, 1 the network's output).
 
     Raises
     ------
@@ -138,7 +139,7 @@ def run_inference(bundle_root: str, dataset_dir: str, output_dir: str,
         ``output_dir`` says which and why).
     """
     argv = ["denoise", str(dataset_dir), str(output_dir), "--bundle", _bundle_root(bundle_root),
-            "--device", device, "--tile", str(tile), "--resume"]
+            "--device", device, "--tile", str(tile), "--strength", str(strength), "--resume"]
     if modality:
         argv += ["--modality", modality]
     if self_ensemble:
@@ -243,9 +244,10 @@ def _inference_config(spec: str, modality: str, plugins: dict[str, str]) -> dict
         "device": "cpu",
         "tile": 512,
         "self_ensemble": False,
+        "strength": 1.0,
         "network_def": _network_def(spec, plugins),
         "run": ["$medden_bundle.run_inference(@bundle_root, @dataset_dir, @output_dir, "
-                "@modality, @device, @tile, @self_ensemble)"],
+                "@modality, @device, @tile, @self_ensemble, @strength)"],
     }
 
 

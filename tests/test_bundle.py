@@ -96,6 +96,18 @@ def test_monai_bundle_run_passes_self_ensemble_on(bundle, tmp_path):
     assert report["files"][0]["model"].endswith("(self-ensemble x8)")
 
 
+def test_monai_bundle_run_passes_strength_0_gives_the_input(bundle, tmp_path):
+    inference = json.loads((bundle / "configs" / "inference.json").read_text())
+    assert inference["strength"] == 1.0
+    source = write_images(tmp_path / "in", count=1, size=40)
+    run(config_file=str(bundle / "configs" / "inference.json"), bundle_root=str(bundle),
+        dataset_dir=str(source), output_dir=str(tmp_path / "out"), strength=0.0)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["options"]["strength"] == 0.0
+    written = Image.open(tmp_path / "out" / "p00_im.png")
+    assert written.tobytes() == Image.open(source / "p00_im.png").tobytes()
+
+
 def test_ckpt_export_torchscript_matches_the_eager_network(bundle, tmp_path):
     target = tmp_path / "model.ts"
     ckpt_export(net_id="network_def", filepath=str(target),

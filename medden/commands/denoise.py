@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -24,7 +25,8 @@ from medden.ensemble import ENSEMBLE_SUFFIX
 from medden.errors import UsageError
 from medden.infer import Denoising
 from medden.io import MedicalImage, ScanItem
-from medden.process import Operation
+from medden.process import Operation, Prepare
+from medden.strength import blend, describe, parse_strength
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,6 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("input", type=Path, metavar="IN", help="image file or folder")
     parser.add_argument("output", type=Path, metavar="OUT", help="output folder (not inside IN)")
+    add_denoiser_arguments(parser)
+    add_tree_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_denoiser_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose and run the denoiser (``denoise`` and ``serve``)."""
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--bundle", metavar="NAME|PATH",
                         help="a trained bundle: a name (e.g. ct, xray) or a bundle folder")
@@ -58,7 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     choice.add_argument("--model", metavar="SPEC",
                         help="a registered classical model, e.g. 'median:size=3'")
     choice.add_argument("--pipeline", metavar="SPEC", help="a registered classical pipeline")
-    add_tree_arguments(parser)
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--tile", type=int, default=512,
                         help="2-D tile edge of learned models (default 512): images larger "
@@ -71,7 +79,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--self-ensemble", action="store_true",
                         help="average a learned network over the 8 flips and quarter turns of "
                              "each image (about +0.1 dB PSNR, 8 times slower)")
-    parser.set_defaults(func=run)
+    parser.add_argument("--strength", type=parse_strength, default=1.0, metavar="S",
+                        help="blend the denoised image with the original: x + S*(denoised - x), "
+                             "S from 0 (the input unchanged) to 1 (default: the denoiser's "
+                             "output); keeps some of the original texture. Named in the "
+                             "report and the DICOM DerivationDescription")
 
 
 def _device(name: str) -> torch.device:
@@ -144,18 +156,30 @@ class _Runners:
         return self.runners[bundle]
 
 
-def _apply(runner: Denoising, label: str, quiet: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+def _apply(runner: Denoising, label: str, quiet: bool, strength: float
+           ) -> Callable[[torch.Tensor], torch.Tensor]:
     def apply(image: torch.Tensor) -> torch.Tensor:
+        if strength == 0.0:
+            return image
+        original = image.clone() if strength < 1.0 else image
         steps = runner.steps(tuple(image.shape))
         with tqdm(total=steps, desc=label, unit="slice", leave=False, position=1,
                   disable=quiet or steps <= 1) as bar:
-            return runner(image, out=image, progress=bar.update)
+            return blend(original, runner(image, out=image, progress=bar.update), strength)
 
     return apply
 
 
-def run(args: argparse.Namespace) -> int:
-    """Denoise the tree; exit 0 when every image succeeded, 1 when some failed."""
+def denoising(args: argparse.Namespace) -> tuple[Prepare, dict[str, Any]]:
+    """What :func:`medden.process.process_tree` needs to denoise as ``args`` say (the options
+    of :func:`add_denoiser_arguments` and ``--modality``, ``--quiet``): ``prepare``, and
+    the ``method`` and ``options`` recorded in the report.
+
+    Raises
+    ------
+    UsageError
+        For options that do not go together, or a denoiser that cannot be loaded.
+    """
     if args.tile < 16 or args.tile_3d < 8 or args.slice_batch < 1:
         raise UsageError("--tile must be at least 16, --tile-3d at least 8, --slice-batch "
                          "at least 1")
@@ -170,12 +194,19 @@ def run(args: argparse.Namespace) -> int:
     def prepare(image: MedicalImage, item: ScanItem) -> Operation:
         network, runner, digest = runners(image)
         name_denoiser(image, network.label)
-        return Operation(network.label, _apply(runner, network.label, args.quiet),
-                         derivation=f"denoised by medden ({network.label})", identity=digest)
+        label = describe(network.label, args.strength)
+        return Operation(label, _apply(runner, label, args.quiet, args.strength),
+                         derivation=f"denoised by medden ({label})", identity=digest)
 
-    return run_tree(
-        args, prepare, command="denoise",
-        method=given.label if given else "bundle by modality",
-        options={"device": args.device, "tile": args.tile, "tile_3d": args.tile_3d,
-                 "slice_batch": args.slice_batch, "self_ensemble": args.self_ensemble},
-    )
+    return prepare, {
+        "method": given.label if given else "bundle by modality",
+        "options": {"device": args.device, "tile": args.tile, "tile_3d": args.tile_3d,
+                    "slice_batch": args.slice_batch, "self_ensemble": args.self_ensemble,
+                    "strength": args.strength},
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Denoise the tree; exit 0 when every image succeeded, 1 when some failed."""
+    prepare, settings = denoising(args)
+    return run_tree(args, prepare, command="denoise", **settings)
