@@ -22,8 +22,8 @@ from medden.spec import SpecError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: Sub-command modules under ``medden.commands``, in ``--help`` order.
-COMMANDS = ["list", "noise", "denoise", "evaluate", "demo", "train", "finetune", "benchmark",
-            "report", "bundle"]
+COMMANDS = ["list", "noise", "denoise", "evaluate", "demo", "train", "finetune", "adapt",
+            "benchmark", "report", "bundle"]
 
 
 def build_parser() -> argparse.ArgumentParser:
