@@ -23,7 +23,7 @@ __all__ = ["main", "build_parser", "COMMANDS"]
 
 #: Sub-command modules under ``medden.commands``, in ``--help`` order.
 COMMANDS = ["list", "noise", "denoise", "evaluate", "demo", "train", "finetune", "adapt",
-            "benchmark", "report", "bundle"]
+            "benchmark", "report", "bundle", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:
