@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -98,10 +99,11 @@ class Receiver:
             self.datasets.append(ds)
         return 0x0000
 
-    def start(self, port: int = 0) -> Receiver:
-        """Listen on loopback (port 0: a free one)."""
+    def start(self, port: int = 0, ssl_context: ssl.SSLContext | None = None) -> Receiver:
+        """Listen on loopback (port 0: a free one), over TLS with ``ssl_context``."""
         server = self.ae.start_server(("127.0.0.1", port), block=False,
-                                      evt_handlers=[(evt.EVT_C_STORE, self._store)])
+                                      evt_handlers=[(evt.EVT_C_STORE, self._store)],
+                                      ssl_context=ssl_context)
         self.port = server.server_address[1]
         return self
 
@@ -115,11 +117,14 @@ class Receiver:
         self.ae.shutdown()
 
 
-def send(port: int, files: Iterable[Path | Dataset], calling: str = SENDER) -> list[int]:
-    """C-STORE ``files`` to the node on ``port`` in one association; their statuses."""
+def send(port: int, files: Iterable[Path | Dataset], calling: str = SENDER,
+         ssl_context: ssl.SSLContext | None = None) -> list[int]:
+    """C-STORE ``files`` to the node on ``port`` in one association (over TLS with
+    ``ssl_context``); their statuses."""
     ae = AE(calling)
     ae.requested_contexts = StoragePresentationContexts
-    assoc = ae.associate("127.0.0.1", port, ae_title="MEDDEN")
+    tls = None if ssl_context is None else (ssl_context, "127.0.0.1")
+    assoc = ae.associate("127.0.0.1", port, ae_title="MEDDEN", tls_args=tls)
     assert assoc.is_established, "the node refused the association"
     try:
         return [int(assoc.send_c_store(item).Status) for item in files]

@@ -9,7 +9,9 @@ The node runs a median filter and a short --idle so that each test takes seconds
 from __future__ import annotations
 
 import json
+import shutil
 import signal
+import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -34,6 +36,7 @@ from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from test_denoise_dicom import _write_series
 
 from medden.cli import main
+from medden.node.tls import client_context, server_context
 
 
 @pytest.fixture
@@ -173,3 +176,28 @@ def test_a_node_killed_half_way_through_a_series_delivers_it_once_after_restart(
     uids = Counter(str(ds.SOPInstanceUID) for ds in receiver.datasets)
     assert len(uids) == 4 and set(uids.values()) == {1}
     assert len({str(ds.SeriesInstanceUID) for ds in receiver.datasets}) == 1
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_tls_both_ways_with_client_certificates(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=medden-test",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
+                   capture_output=True)
+    destination = Receiver().start(ssl_context=server_context(cert, key, cert))
+    _write_series(tmp_path / "in", count=4)
+    tls = ["--tls-cert", str(cert), "--tls-key", str(key), "--tls-ca", str(cert)]
+    node = start_node(tmp_path / "spool", destination.address, *tls, "--forward-tls")
+    try:
+        plain = AE("SENDER")
+        plain.add_requested_context(Verification)
+        assert not plain.associate("127.0.0.1", node.port, ae_title="MEDDEN").is_established
+        client = client_context(cert, cert, key)
+        assert send(node.port, sorted((tmp_path / "in").iterdir()), ssl_context=client) \
+            == [0] * 4
+        wait_for(delivered(tmp_path / "spool", 4), what="delivery over TLS")
+    finally:
+        node.stop()
+        destination.stop()
+    assert len(destination.datasets) == 4

@@ -90,6 +90,8 @@ class Journal:
         self.lock = threading.RLock()
         self.batches: dict[str, Batch] = {}
         self.refused_unknown = 0
+        self._receiving: dict[str, str] = {}  # series -> its batch now receiving
+        self._generations: dict[str, int] = {}  # series -> number of its batches
         self.changed = threading.Event()
         for event in self._read():
             self._apply(event)
@@ -113,8 +115,12 @@ class Journal:
             self.refused_unknown += 1
             return
         if kind in ("received", "refused"):
-            batch = self.batches.setdefault(event["batch"], Batch(event["batch"],
-                                                                  event["series"]))
+            if event["batch"] not in self.batches:
+                self.batches[event["batch"]] = Batch(event["batch"], event["series"])
+                self._receiving[event["series"]] = event["batch"]
+                self._generations[event["series"]] = self._generations.get(event["series"],
+                                                                           0) + 1
+            batch = self.batches[event["batch"]]
             if kind == "received":
                 batch.received.add(event["file"])
                 batch.modality = event.get("modality") or batch.modality
@@ -124,6 +130,7 @@ class Journal:
         batch = self.batches[event["batch"]]
         if kind == "closed":
             batch.state = "closed"
+            del self._receiving[batch.series]
         elif kind == "processed":
             batch.outputs = list(event["outputs"])
             batch.state = "processed"
@@ -147,11 +154,7 @@ class Journal:
 
     def _open_batch(self, series: str) -> str:
         """The batch now receiving ``series``, or the name of its next one."""
-        names = [b.name for b in self.batches.values() if b.series == series]
-        for name in names:
-            if self.batches[name].state == "receiving":
-                return name
-        return f"{series}-{len(names)}"
+        return self._receiving.get(series) or f"{series}-{self._generations.get(series, 0)}"
 
     def receive(self, series: str, file: str, modality: str | None,
                 store: Callable[[str], None]) -> str:
