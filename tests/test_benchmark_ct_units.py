@@ -113,3 +113,16 @@ def test_evaluate_scores_ct_in_hu(tmp_path):
     row = json.loads(report.read_text())["rows"][0]
     assert row["rmse_hu"] == pytest.approx(10.0)
     assert row["psnr_w400"] < row["psnr"]  # the window magnifies the soft-tissue error
+
+
+def test_foreground_psnr_scores_the_tissue_only():
+    from medden.metrics import foreground_psnr
+
+    reference = np.zeros((1, 32, 32))
+    reference[:, 8:24, 8:24] = 0.5
+    background_only = reference.copy()
+    background_only[:, :4] += 0.2  # errors outside the tissue do not count
+    assert math.isinf(foreground_psnr(reference, background_only))
+    tissue = reference + np.where(reference > 0, 0.01, 0.0)
+    assert foreground_psnr(reference, tissue) == pytest.approx(40.0)
+    assert math.isnan(foreground_psnr(np.zeros((1, 8, 8)), np.ones((1, 8, 8))))

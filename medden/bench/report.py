@@ -31,6 +31,9 @@ from medden.bench.tables import (
 
 __all__ = ["render"]
 
+#: A modality shows the foreground PSNR when an image of it is at least this share background.
+BACKGROUND_SHARE = 0.2
+
 
 def _cpu_name() -> str:
     """The CPU model from ``/proc/cpuinfo`` (Linux), else the platform's processor name."""
@@ -146,18 +149,23 @@ def render(
     for modality in modalities:
         rgb = any(image.rgb for image in images if image.modality == modality)
         ct = any(image.hu is not None for image in images if image.modality == modality)
+        foreground = any(image.background_share >= BACKGROUND_SHARE for image in images
+                         if image.modality == modality)
         tables.append(f"### {modality}")
         if level_noises:
             tables.append(quality_table(summary, modality, level_noises, config.levels,
-                                        models, rgb, ct))
+                                        models, rgb, ct, foreground))
         if fixed:
             tables.append("Noises at a fixed setting:")
-            tables.append(quality_table(summary, modality, fixed, [None], models, rgb, ct))
+            tables.append(quality_table(summary, modality, fixed, [None], models, rgb, ct,
+                                        foreground))
     parts.append(_section(
         "Image quality (format of the two-stage paper's Tables I–V)",
         "Mean over images. MSE on the 0–255 scale, as in the paper; ΔE (CIEDE2000) for RGB "
         "only; for CT in HU also the RMSE in HU inside the body (reference above −500 HU) and "
-        "PSNR/SSIM in the soft-tissue window W400/L40. `quality.csv` has the same means (MSE "
+        "PSNR/SSIM in the soft-tissue window W400/L40; where a modality's images are at least "
+        "20 % background (normalised intensity at most 0.1), PSNR fg over the rest. "
+        "`quality.csv` has the same means (MSE "
         "on the [0, 1] scale), `per_image.csv` every image.", *tables))
     if ablation:
         conditions = [(c.noise, c.level) for c in ablation]

@@ -45,9 +45,10 @@ SummaryKey = tuple[str, str, float | None, str]
 Summary = dict[SummaryKey, dict[str, Any]]
 
 _HEADERS = {"psnr": "PSNR", "ssim": "SSIM", "delta_e": "ΔE", "vifp": "VIFP", "mse": "MSE",
-            "rmse_hu": "RMSE HU (body)", "psnr_w400": "PSNR W400", "ssim_w400": "SSIM W400"}
+            "psnr_fg": "PSNR fg", "rmse_hu": "RMSE HU (body)", "psnr_w400": "PSNR W400",
+            "ssim_w400": "SSIM W400"}
 #: Digits of each metric in the paper-style tables (MSE there on the 0-255 scale).
-_DIGITS = {"psnr": 2, "ssim": 4, "delta_e": 2, "vifp": 4, "mse": 2, "rmse_hu": 1,
+_DIGITS = {"psnr": 2, "ssim": 4, "delta_e": 2, "vifp": 4, "mse": 2, "psnr_fg": 2, "rmse_hu": 1,
            "psnr_w400": 2, "ssim_w400": 4}
 
 
@@ -183,15 +184,18 @@ def quality_table(
     models: Sequence[str],
     rgb: bool = False,
     ct: bool = False,
+    foreground: bool = False,
 ) -> str:
     """One paper-style table (Tables I-V) of ``modality``.
 
     A group of columns per noise (and ``Average`` over them when there are several); a block
     of rows per level (``σ`` shown on its first row), one row per model.  ΔE columns appear
     only when ``rgb``; with ``ct`` the CT metrics in HU and each level in HU too (the
-    identity row's RMSE in HU is the input's noise in the body, the level of a fixed noise).
+    identity row's RMSE in HU is the input's noise in the body, the level of a fixed noise);
+    with ``foreground`` the PSNR over the foreground (where background is a large share).
     """
-    metrics = [m for m in METRICS if (m != "delta_e" or rgb) and (m not in CT_METRICS or ct)]
+    shown = {"delta_e": rgb, "psnr_fg": foreground and not ct, **dict.fromkeys(CT_METRICS, ct)}
+    metrics = [m for m in METRICS if shown.get(m, True)]
     groups = [*noises, "Average"] if len(noises) > 1 else list(noises)
     header = ["Model", "σ"] + [
         g if i == 0 else "" for g in groups for i in range(len(metrics))]
