@@ -68,6 +68,7 @@ from medden.io import (
 from medden.io.atomic import TEMPORARY, atomic_write, temporary_stem
 from medden.io.lossy import OutputFormat, lossy_note, output_relpath, prepare_write
 from medden.io.names import ESCAPED_NAMES, escaped_name, is_utf8, printable, unescaped_name
+from medden.qc import summarise
 from medden.shard import Shard
 from medden.throughput import Throughput
 
@@ -121,6 +122,11 @@ class Operation:
     identity : str
         What tells this operation from another with the same label (e.g. a digest of a
         network's weights); with the run's settings it makes the new DICOM UIDs.
+    inspect : callable or None
+        ``inspect(input, output, mapping) -> dict``: facts about the result computed from
+        the normalised input and output arrays and the intensity map (the quality checks
+        of :mod:`medden.qc`), recorded as the input's ``qc``; None: nothing (the input is
+        then not copied before ``apply``).
     """
 
     label: str
@@ -128,6 +134,7 @@ class Operation:
     derivation: str
     series_suffix: str = "denoised"
     identity: str = ""
+    inspect: Callable[[np.ndarray, np.ndarray, IntensityMap], dict[str, Any]] | None = None
 
 
 #: Chooses the operation for an image just read (may adjust its metadata, e.g. DICOM
@@ -143,7 +150,8 @@ class FileResult:
     being listed in ``files``), ``seconds`` the time spent on it (reading, normalising,
     processing and writing), ``outputs`` are relative to OUT.  ``lossy_input`` says how
     an input decoded from a lossy coding was written (:func:`medden.io.lossy.prepare_write`;
-    None for other inputs).
+    None for other inputs).  ``qc`` holds what the operation's ``inspect`` found (None
+    without it).
     """
 
     input: str
@@ -155,6 +163,7 @@ class FileResult:
     notes: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     lossy_input: dict[str, Any] | None = None
+    qc: dict[str, Any] | None = None
 
 
 def _file_result(entry: dict[str, Any]) -> FileResult:
@@ -266,6 +275,8 @@ class Report:
             for row in rows
         ]
         lines += self.lossy_summary()
+        if any(r.qc is not None for r in self.results):
+            lines.append(summarise(r.qc for r in self.results))
         lines += [t.line() for t in self.throughput]
         counts = self.counts()
         lines.append(f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed")
@@ -396,6 +407,7 @@ class _Task:
     notes: list[str] = field(default_factory=list)
     lossy_input: dict[str, Any] | None = None
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    qc: dict[str, Any] | None = None
 
 
 def _series_files(item: ScanItem, root: Path) -> list[str]:
@@ -560,11 +572,14 @@ def _compute(task: _Task, image: MedicalImage, prepare: Prepare,
     task.label = operation.label
     mapping: IntensityMap = fit_intensity(image, modality)
     _map_in_place(data, mapping.normalise)
+    before = data.copy() if operation.inspect is not None else None  # apply may overwrite
     result = operation.apply(torch.from_numpy(data))
     out = np.require(result.detach().cpu().numpy(), np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
     if out.shape != data.shape:
         raise ValueError(f"{operation.label} changed the image shape from {data.shape} "
                          f"to {out.shape}")
+    if operation.inspect is not None:
+        task.qc = operation.inspect(before, out, mapping)
     _map_in_place(out, mapping.denormalise)
     image.data = out
     _choose_encoding(task, image, output_format)
@@ -682,6 +697,7 @@ def process_tree(
         results[task.index] = FileResult(
             str(task.item.relpath), status, task.label, round(task.seconds, 3), outputs,
             reason, task.notes, _series_files(task.item, root), task.lossy_input,
+            task.qc if status == "ok" else None,
         )
         bar.update()
 

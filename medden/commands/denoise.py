@@ -26,6 +26,7 @@ from medden.errors import UsageError
 from medden.infer import Denoising
 from medden.io import MedicalImage, ScanItem
 from medden.process import Operation, Prepare
+from medden.qc import quality_checks
 from medden.strength import blend, describe, parse_strength
 
 
@@ -84,6 +85,13 @@ def add_denoiser_arguments(parser: argparse.ArgumentParser) -> None:
                              "S from 0 (the input unchanged) to 1 (default: the denoiser's "
                              "output); keeps some of the original texture. Named in the "
                              "report and the DICOM DerivationDescription")
+    parser.add_argument("--qc", action="store_true",
+                        help="quality checks without ground truth, per image in report.json "
+                             "('qc') and summarised: the noise before and after (HU for CT), "
+                             "whether the residual (input - output) follows the output's "
+                             "edges or holds low-frequency structure (flag 'structure'), and "
+                             "whether a noisy input came out almost unchanged (flag "
+                             "'unchanged'); see docs/adapt.md")
 
 
 def _device(name: str) -> torch.device:
@@ -196,7 +204,8 @@ def denoising(args: argparse.Namespace) -> tuple[Prepare, dict[str, Any]]:
         name_denoiser(image, network.label)
         label = describe(network.label, args.strength)
         return Operation(label, _apply(runner, label, args.quiet, args.strength),
-                         derivation=f"denoised by medden ({label})", identity=digest)
+                         derivation=f"denoised by medden ({label})", identity=digest,
+                         inspect=quality_checks if args.qc else None)
 
     return prepare, {
         "method": given.label if given else "bundle by modality",
