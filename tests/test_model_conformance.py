@@ -26,6 +26,7 @@ NOT_EXPORTABLE: dict[str, str] = {}
 #: Entries whose default configuration is slow even on these tiny inputs (marked ``slow``).
 SLOW: dict[str, str] = {
     "bm3d": "about 1.4 s CPU per 67x93 gray image and 14 s for the 16x20x24 volume",
+    "zero_shot": "fits a network to every image: 300 steps, about 3 s per image",
 }
 
 HEIGHT, WIDTH = 67, 93

@@ -1,0 +1,1 @@
+"""medden's zero-shot denoiser: a tiny network fitted to the one image it is given."""
