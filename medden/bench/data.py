@@ -25,7 +25,6 @@ import torch
 from medden.errors import UsageError
 from medden.intensity import CT_MAP, IntensityMap, fit_intensity
 from medden.io import scan
-from medden.metrics import FOREGROUND
 from medden.process import read_item
 from medden.shard import Shard
 
@@ -57,11 +56,6 @@ class BenchImage:
     modality: str
     clean: torch.Tensor
     hu: IntensityMap | None = None
-
-    @property
-    def background_share(self) -> float:
-        """Share of the pixels at or below :data:`medden.metrics.FOREGROUND` (channel mean)."""
-        return float((self.clean.mean(dim=0) <= FOREGROUND).float().mean())
 
     @property
     def rgb(self) -> bool:

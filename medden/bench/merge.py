@@ -25,6 +25,7 @@ from medden.bench.runner import METRICS
 from medden.bench.tables import (
     RECORD_COLUMNS,
     SUMMARY_COLUMNS,
+    metric_groups,
     quality_table,
     read_quality_rows,
     summarise,
@@ -161,13 +162,13 @@ def markdown(records: list[dict[str, Any]], names: list[str]) -> str:
              "0–255 scale, ΔE for RGB only.", ""]
     for modality in dict.fromkeys(r["modality"] for r in records):
         images = {r["image"] for r in records if r["modality"] == modality}
-        rgb = any(not math.isnan(r["delta_e"]) for r in records if r["modality"] == modality)
+        groups = metric_groups(summary, modality)
         parts += [f"## {modality} ({len(images)} images)", ""]
         if levelled:
-            parts += [quality_table(summary, modality, levelled, levels, models, rgb), ""]
+            parts += [quality_table(summary, modality, levelled, levels, models, **groups), ""]
         if fixed:
             parts += ["Noises at a fixed setting:", "",
-                      quality_table(summary, modality, fixed, [None], models, rgb), ""]
+                      quality_table(summary, modality, fixed, [None], models, **groups), ""]
     return "\n".join(parts)
 
 

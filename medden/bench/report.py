@@ -26,13 +26,11 @@ from medden.bench.tables import (
     ablation_table,
     format_level,
     markdown_table,
+    metric_groups,
     quality_table,
 )
 
 __all__ = ["render"]
-
-#: A modality shows the foreground PSNR when an image of it is at least this share background.
-BACKGROUND_SHARE = 0.2
 
 
 def _cpu_name() -> str:
@@ -147,18 +145,14 @@ def render(
     fixed = [s.label for s in settings if s.parameter is None]
     tables = []
     for modality in modalities:
-        rgb = any(image.rgb for image in images if image.modality == modality)
-        ct = any(image.hu is not None for image in images if image.modality == modality)
-        foreground = any(image.background_share >= BACKGROUND_SHARE for image in images
-                         if image.modality == modality)
+        groups = metric_groups(summary, modality)
         tables.append(f"### {modality}")
         if level_noises:
             tables.append(quality_table(summary, modality, level_noises, config.levels,
-                                        models, rgb, ct, foreground))
+                                        models, **groups))
         if fixed:
             tables.append("Noises at a fixed setting:")
-            tables.append(quality_table(summary, modality, fixed, [None], models, rgb, ct,
-                                        foreground))
+            tables.append(quality_table(summary, modality, fixed, [None], models, **groups))
     parts.append(_section(
         "Image quality (format of the two-stage paper's Tables I–V)",
         "Mean over images. MSE on the 0–255 scale, as in the paper; ΔE (CIEDE2000) for RGB "

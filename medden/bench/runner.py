@@ -29,7 +29,7 @@ from medden.bench.methods import Method
 from medden.bench.oracle import OracleTuner
 from medden.commands._common import item_generator
 from medden.intensity import IntensityMap
-from medden.metrics import compute_all, ct_metrics, foreground_psnr
+from medden.metrics import FOREGROUND, compute_all, ct_metrics, foreground_psnr
 
 __all__ = ["ORACLE_SUFFIX", "TRUE_SIGMA_SUFFIX", "TRUE_PSD_SUFFIX", "CT_METRICS", "METRICS",
            "QualityResult", "noisy_image", "score", "true_psd", "run_quality"]
@@ -47,6 +47,9 @@ CT_METRICS = ("rmse_hu", "psnr_w400", "ssim_w400")
 #: Metric columns, in the two-stage paper's order (``delta_e`` only for RGB images), then the
 #: PSNR over the foreground (images other than CT), then the CT metrics.
 METRICS = ("psnr", "ssim", "delta_e", "vifp", "mse", "psnr_fg", *CT_METRICS)
+#: Images at least this share background (normalised intensity at most
+#: :data:`medden.metrics.FOREGROUND`) are also scored over their foreground.
+BACKGROUND_SHARE = 0.2
 
 
 def noisy_image(image: BenchImage, condition: Condition, noise: Any, seed: int
@@ -61,12 +64,13 @@ def noisy_image(image: BenchImage, condition: Condition, noise: Any, seed: int
 def score(clean: np.ndarray, output: np.ndarray, hu: IntensityMap | None = None
           ) -> dict[str, float]:
     """Metrics of ``output`` (clipped to [0, 1]) against ``clean``; ``delta_e`` NaN if gray;
-    the CT metrics when ``hu`` (the map back to HU) is given, else the foreground PSNR."""
+    the CT metrics when ``hu`` (the map back to HU) is given; the foreground PSNR when
+    ``clean`` is at least :data:`BACKGROUND_SHARE` background (NaN otherwise)."""
     output = np.clip(output, 0.0, 1.0)
     scores = compute_all(clean, output, data_range=1.0)
     if hu is not None:
         scores.update(ct_metrics(hu.denormalise(clean), hu.denormalise(output)))
-    else:
+    elif np.mean(clean.mean(axis=0) <= FOREGROUND) >= BACKGROUND_SHARE:
         scores["psnr_fg"] = foreground_psnr(clean, output)
     return {m: float(scores.get(m, math.nan)) for m in METRICS}
 

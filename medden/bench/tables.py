@@ -27,6 +27,7 @@ __all__ = [
     "format_level",
     "markdown_table",
     "quality_table",
+    "metric_groups",
     "ablation_table",
     "failed_outputs",
     "FailedCell",
@@ -148,6 +149,17 @@ def write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], path: Path
 def format_level(level: float | None) -> str:
     """``25`` for a level, ``—`` for none."""
     return "—" if level is None else f"{level:g}"
+
+
+def metric_groups(summary: Summary, modality: str) -> dict[str, bool]:
+    """Which optional columns a modality's quality table shows (:func:`quality_table`'s
+    ``rgb``, ``ct`` and ``foreground``): those with a value for one of its images."""
+    rows = [row for key, row in summary.items() if key[0] == modality]
+
+    def scored(metric: str) -> bool:
+        return any(not math.isnan(row[metric]) for row in rows)
+
+    return {"rgb": scored("delta_e"), "ct": scored("rmse_hu"), "foreground": scored("psnr_fg")}
 
 
 def _level_cell(level: float | None, ct: bool) -> str:
