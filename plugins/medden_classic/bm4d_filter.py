@@ -36,9 +36,8 @@ class BM4DFilter(TakesSpectrum, ClassicalDenoiser):
     sigma : float or None
         Noise standard deviation on the 0-255 scale; ``None`` estimates it from the image
         with ``skimage.restoration.estimate_sigma``.
-    profile : {'np', 'refilter', 'lc'}
-        BM4D parameter profile (``np``: the standard one; ``refilter``: a second Wiener pass;
-        ``lc``: low complexity, faster).
+    profile : {'np', 'refilter'}
+        BM4D parameter profile (``np``: the standard one; ``refilter``: a second Wiener pass).
     """
 
     noise_sigma_parameter: ClassVar[str | None] = "sigma"
@@ -47,7 +46,7 @@ class BM4DFilter(TakesSpectrum, ClassicalDenoiser):
     }
 
     def __init__(self, sigma: float | None = None,
-                 profile: Literal["np", "refilter", "lc"] = "np") -> None:
+                 profile: Literal["np", "refilter"] = "np") -> None:
         super().__init__()
         import_package("bm4d")
         require_positive(sigma=sigma)
