@@ -4,6 +4,7 @@ folder, shards of it, or under torchrun, merged into the tables of one run."""
 from __future__ import annotations
 
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -123,3 +124,23 @@ def test_torchrun_benchmark_equals_one_run(runs):
                    capture_output=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
     for table in ("quality.csv", "per_image.csv"):
         assert (out / table).read_text() == (runs / "out_whole" / table).read_text()
+
+
+def test_a_run_made_before_a_metric_existed_merges_with_a_newer_one():
+    """An older run's records lack a metric (None): not compared, filled from the newer run,
+    NaN where no run measured it; a metric both runs measured must still agree."""
+    from medden.bench.merge import merge
+    from medden.bench.runner import METRICS
+
+    def record(model: str, **metrics: float | None) -> dict:
+        base = {"modality": "ct", "image": "a.dcm", "noise": "gaussian", "level": 25.0,
+                "model": model, "setting": ""}
+        return {**base, **{m: metrics.get(m, 1.0) for m in METRICS}}
+
+    old = [record("identity", rmse_hu=None, psnr_fg=None), record("bm3d", rmse_hu=None)]
+    new = [record("identity", rmse_hu=40.0, psnr_fg=None), record("net", rmse_hu=10.0)]
+    merged = {r["model"]: r for r in merge([old, new], ["old", "new"])}
+    assert merged["identity"]["rmse_hu"] == 40.0 and math.isnan(merged["identity"]["psnr_fg"])
+    assert math.isnan(merged["bm3d"]["rmse_hu"]) and merged["net"]["rmse_hu"] == 10.0
+    with pytest.raises(UsageError, match="differ"):
+        merge([old, [record("identity", psnr=2.0)]], ["old", "other"])

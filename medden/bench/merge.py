@@ -55,8 +55,10 @@ def _record(row: dict[str, str], renames: dict[str, str]) -> dict[str, Any]:
         "modality": renames.get(row["modality"], row["modality"]), "image": row["image"],
         "noise": row["noise"], "level": _level(row["level"]), "model": row["model"],
         "setting": row["setting"]}
-    # runs made before the CT metrics existed have no column for them: NaN
-    record.update({m: float(row[m]) if row.get(m) else math.nan for m in METRICS})
+    # a run made before a metric existed has no column for it: None (not measured), which
+    # another run's value fills; an empty cell is NaN (a NaN output, or ΔE of a gray image)
+    record.update({m: None if m not in row else float(row[m]) if row[m] else math.nan
+                   for m in METRICS})
     return record
 
 
@@ -89,9 +91,22 @@ def _cell(record: dict[str, Any]) -> tuple[str, str, str, float | None, str]:
 
 
 def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two records of one cell hold the same numbers (NaN equal to NaN)."""
+    """Whether two records of one cell hold the same numbers (NaN equal to NaN; a metric one
+    of them did not measure, None, is not compared)."""
     return a["setting"] == b["setting"] and all(
-        a[m] == b[m] or (math.isnan(a[m]) and math.isnan(b[m])) for m in METRICS)
+        a[m] is None or b[m] is None or a[m] == b[m] or (math.isnan(a[m]) and math.isnan(b[m]))
+        for m in METRICS)
+
+
+def _fill(record: dict[str, Any], other: dict[str, Any] | None) -> dict[str, Any]:
+    """``record`` with the metrics it did not measure (None) taken from ``other``."""
+    return {**record, **{m: (other or {}).get(m) if record[m] is None else record[m]
+                         for m in METRICS}}
+
+
+def _measured(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with the metrics no run measured as NaN."""
+    return {**record, **{m: math.nan if record[m] is None else record[m] for m in METRICS}}
 
 
 def merge(runs: list[list[dict[str, Any]]], names: list[str],
@@ -133,7 +148,7 @@ def merge(runs: list[list[dict[str, Any]]], names: list[str],
                         f"{cell[2]} {cell[3] if cell[3] is not None else ''} {cell[4]}: "
                         "not the same seed or data? (--replace keeps the later run's)")
                 replaced += 1
-            merged[cell], owner[cell] = record, name
+            merged[cell], owner[cell] = _fill(record, merged.get(cell)), name
         if replaced:
             print(f"{name}: {replaced} records replace earlier runs'", file=sys.stderr)
     images = dict.fromkeys(cell[:2] for cell in merged)
@@ -144,7 +159,8 @@ def merge(runs: list[list[dict[str, Any]]], names: list[str],
                           for m in missing[:3])
         raise UsageError(f"the runs do not cover every image, condition and model: "
                          f"{len(missing)} missing ({shown}...)")
-    return sorted(merged.values(), key=lambda record: image_order(record["image"]))
+    return sorted((_measured(r) for r in merged.values()),
+                  key=lambda record: image_order(record["image"]))
 
 
 def markdown(records: list[dict[str, Any]], names: list[str]) -> str:
