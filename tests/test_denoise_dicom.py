@@ -110,7 +110,7 @@ def test_single_slice_identity_keeps_hu_and_tags(tmp_path):
     assert report["files"] == [{
         "input": "ct.dcm", "status": "ok", "model": "identity",
         "seconds": report["files"][0]["seconds"], "outputs": ["ct.dcm"], "reason": None,
-        "notes": [], "files": [], "lossy_input": None,
+        "notes": [], "files": [], "lossy_input": None, "qc": None,
     }]
 
 
