@@ -148,6 +148,8 @@ class _QualityJob:
             noise = self.noises[condition.key]
             noisy = noisy_image(image, condition, noise, self.seed)
             level = _true_sigma(condition, noise, noisy, image.clean)
+            psd = (true_psd(noisy, image.clean) if level is not None and noise.correlated
+                   else None)  # once per draw, for every filter that takes it
             tuned = self.tunes_under(condition.noise)
             outputs: dict[str, tuple[np.ndarray, str]] = {}
             for method in self.methods:
@@ -160,8 +162,8 @@ class _QualityJob:
                     filtered = informed(level)
                     outputs[method.label + TRUE_SIGMA_SUFFIX] = (
                         _clipped(filtered(noisy)), f"sigma={level:.3g}")
-                    if noise.correlated and filtered.accepts_psd:
-                        told = filtered.with_psd(true_psd(noisy, image.clean))
+                    if psd is not None and filtered.accepts_psd:
+                        told = filtered.with_psd(psd)
                         outputs[method.label + TRUE_PSD_SUFFIX] = (_clipped(told(noisy)),
                                                                    "noise power spectrum")
             base = {"modality": image.modality, "image": image.key, "noise": condition.noise,

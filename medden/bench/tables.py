@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from medden.bench.runner import CT_METRICS, METRICS
-from medden.intensity import CT_WINDOW
+from medden.intensity import CT_MAP
 
 __all__ = [
     "Summary",
@@ -165,7 +165,7 @@ def metric_groups(summary: Summary, modality: str) -> dict[str, bool]:
 def _level_cell(level: float | None, ct: bool) -> str:
     """The level, and for CT beside it in HU (the 0-255 scale of the CT window)."""
     if ct and level is not None:
-        return f"{level:g} ({level / 255.0 * (CT_WINDOW[1] - CT_WINDOW[0]):.0f} HU)"
+        return f"{level:g} ({level / 255.0 * CT_MAP.scale:.0f} HU)"
     return format_level(level)
 
 

@@ -41,7 +41,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from medden.intensity import CT_WINDOW
+from medden.intensity import CT_MAP
 from medden.metrics import BODY_HU
 from medden.noise import Noise
 from medden_noise.sampling import check_level_range, standard_normal
@@ -129,7 +129,7 @@ class CTLowDoseNoise(_HUNoise):
     """Low-dose CT noise simulated on the projections: Poisson counts, log, FBP (in HU).
 
     The input is read in HU through medden's CT window (``hu_offset``/``hu_scale``, the
-    defaults of :data:`medden.intensity.CT_WINDOW`), forward-projected, given Poisson photon
+    defaults of :data:`medden.intensity.CT_MAP`), forward-projected, given Poisson photon
     noise (and electronic noise), and the reconstructed noise is added to it: the pair's clean
     reference is the input (see the module docstring for why).  Each channel and each slice of
     a volume is simulated separately (2-D parallel beam).  About 3 s per 512x512 slice at 360
@@ -172,8 +172,8 @@ class CTLowDoseNoise(_HUNoise):
                  full_dose_i0: float = 3.0e5, hu: float | None = None,
                  electronic: float = 0.0,
                  kernel: Kernel = "ramp", views: int = 360, pixel_mm: float = 0.7,
-                 mu_water: float = MU_WATER, hu_offset: float = CT_WINDOW[0],
-                 hu_scale: float = CT_WINDOW[1] - CT_WINDOW[0]) -> None:
+                 mu_water: float = MU_WATER, hu_offset: float = CT_MAP.offset,
+                 hu_scale: float = CT_MAP.scale) -> None:
         if dose is not None and not 0.0 < dose < 1.0:
             raise ValueError(f"dose must be a fraction in (0, 1), got {dose}")
         super().__init__(pixel_mm, mu_water, hu_offset, hu_scale)
@@ -341,8 +341,8 @@ class CTTextureNoise(_HUNoise):
                  kernel: Literal["ramp", "shepp-logan", "cosine", "hamming", "hann",
                                  "random"] = "ramp",
                  attenuation: bool = False, pixel_mm: float = 0.7, mu_water: float = MU_WATER,
-                 hu_offset: float = CT_WINDOW[0],
-                 hu_scale: float = CT_WINDOW[1] - CT_WINDOW[0]) -> None:
+                 hu_offset: float = CT_MAP.offset,
+                 hu_scale: float = CT_MAP.scale) -> None:
         super().__init__(pixel_mm, mu_water, hu_offset, hu_scale)
         check_level_range(hu, hu_max, "hu")
         if hu_max is not None and hu <= 0:
