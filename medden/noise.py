@@ -58,6 +58,9 @@ class Noise(ABC):
     spatial_dims: ClassVar[tuple[int, ...]] = (2, 3)
     #: Channel counts supported (``None`` = any).
     channels: ClassVar[tuple[int, ...] | None] = None
+    #: Parameters that set the noise level another way than ``sigma``/``peak`` (``mri_coil``'s
+    #: ``snr``): a SPEC giving one is run once, as written, by ``medden benchmark --levels``.
+    level_alternatives: ClassVar[tuple[str, ...]] = ()
     #: The SPEC the instance was built from (set by the registry).
     spec: Spec | None = None
 

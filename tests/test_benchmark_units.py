@@ -55,6 +55,8 @@ def test_model_entries_split_on_commas_between_specs():
     ("masked:noise=speckle", "sigma", 25.0),
     ("gaussian:sigma=10", None, 10.0),
     ("salt_pepper", None, None),
+    ("mri_coil:coils=8", "sigma", 25.0),
+    ("mri_coil:coils=8,snr=20", None, None),  # snr sets the level: run once, not per level
 ])
 def test_levels_reach_sigma_or_peak(text, parameter, value):
     setting = NoiseSetting.parse(text)

@@ -71,12 +71,16 @@ def level_parameter(spec: Spec) -> str | None:
 
     The path is ``"sigma"`` or ``"peak"``; for a wrapper forwarding parameters to its inner
     noise it is the inner noise's parameter.  A SPEC that already sets the parameter (or
-    whose inner noise sets it) is fixed.
+    whose inner noise sets it), or one of the parameters the noise declares as setting its
+    level another way (:attr:`medden.noise.Noise.level_alternatives`, e.g. ``mri_coil``'s
+    ``snr``), is fixed.
     """
     declared = _declared(spec.name)
+    alternatives = getattr(noise_registry.load(spec.name), "level_alternatives", ())
     for name in ("sigma", "peak"):
         if name in declared:
-            return None if name in spec.params else name
+            fixed = name in spec.params or any(a in spec.params for a in alternatives)
+            return None if fixed else name
     if "noise" in declared:
         inner = parse_spec(spec.params.get("noise", declared["noise"]))
         name = level_parameter(inner)

@@ -74,6 +74,8 @@ class MRICoilNoise(NormalNoise):
         above 10 % of the image's maximum) over ``sigma``, per image.
     """
 
+    level_alternatives = ("snr",)
+
     def __init__(self, coils: int = 8, sigma: float = 10.0, sigma_max: float | None = None,
                  snr: float | None = None) -> None:
         super().__init__(sigma, sigma_max)
