@@ -8,6 +8,7 @@ configuration; without the ``Orthanc`` binary the test is skipped.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import urllib.error
@@ -20,7 +21,11 @@ import pytest
 from _node_support import delivered, free_port, start_node, wait_for
 from test_denoise_dicom import _write_series
 
-ORTHANC = shutil.which("Orthanc")
+ORTHANC = shutil.which("Orthanc") or shutil.which("Orthanc", path="/usr/sbin:/usr/local/sbin")
+
+if ORTHANC is None and os.environ.get("MEDDEN_REQUIRE_ORTHANC"):
+    raise RuntimeError("MEDDEN_REQUIRE_ORTHANC is set (CI installed Orthanc) but no Orthanc "
+                       "binary is on PATH or in /usr/sbin")
 
 pytestmark = pytest.mark.skipif(
     ORTHANC is None, reason="Orthanc is not installed (Debian: apt-get install orthanc)")
