@@ -127,6 +127,12 @@ class Operation:
         the normalised input and output arrays and the intensity map (the quality checks
         of :mod:`medden.qc`), recorded as the input's ``qc``; None: nothing (the input is
         then not copied before ``apply``).
+    modality : str or None
+        The intensity convention ``apply`` expects (e.g. a bundle's, ``"ct"``: the HU
+        window), one of :data:`medden.intensity.MODALITIES`; the run's ``modality``
+        overrides it; None: the image's own.
+    notes : tuple of str
+        Recorded in the input's report entry (e.g. why this denoiser was chosen).
     """
 
     label: str
@@ -135,6 +141,8 @@ class Operation:
     series_suffix: str = "denoised"
     identity: str = ""
     inspect: Callable[[np.ndarray, np.ndarray, IntensityMap], dict[str, Any]] | None = None
+    modality: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 #: Chooses the operation for an image just read (may adjust its metadata, e.g. DICOM
@@ -570,7 +578,8 @@ def _compute(task: _Task, image: MedicalImage, prepare: Prepare,
     _check_values(data)
     operation = prepare(image, task.item)
     task.label = operation.label
-    mapping: IntensityMap = fit_intensity(image, modality)
+    task.notes.extend(operation.notes)
+    mapping: IntensityMap = fit_intensity(image, modality or operation.modality)
     _map_in_place(data, mapping.normalise)
     before = data.copy() if operation.inspect is not None else None  # apply may overwrite
     result = operation.apply(torch.from_numpy(data))
