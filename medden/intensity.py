@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from medden.choices import MODALITIES
 from medden.io.image import MedicalImage
 
 __all__ = ["IntensityMap", "fit_intensity", "CT_WINDOW", "CT_MAP", "PERCENTILES", "MODALITIES"]
@@ -49,19 +50,6 @@ __all__ = ["IntensityMap", "fit_intensity", "CT_WINDOW", "CT_MAP", "PERCENTILES"
 CT_WINDOW = (-1024.0, 3071.0)
 #: Lower and upper percentiles for percentile normalisation.
 PERCENTILES = (0.5, 99.5)
-#: Names accepted for ``fit_intensity(..., modality=...)`` and the strategy they select.
-MODALITIES = {
-    "ct": "window",
-    "mr": "percentile",
-    "mri": "percentile",
-    "xray": "percentile",
-    "x-ray": "percentile",
-    "cr": "percentile",
-    "dx": "percentile",
-    "dr": "percentile",
-    "mg": "percentile",
-    "rgb": "full_range",
-}
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 

@@ -9,8 +9,10 @@ mapped back to the file's units.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["parse_strength", "blend", "describe"]
 

@@ -97,3 +97,28 @@ def test_console_script_help():
                             capture_output=True, text=True, check=True)
     for command in ("list", "noise", "denoise", "evaluate", "demo"):
         assert command in result.stdout
+
+
+#: Packages that take seconds to import; building the parser must not import them.
+HEAVY = ("torch", "monai", "ignite", "skimage", "scipy", "numpy", "pydicom")
+
+_IMPORTED_BY_HELP = """
+import contextlib, io, sys
+from medden.cli import main
+for argv in ([], *([name] for name in sys.argv[1:])):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main([*argv, "--help"])
+print(" ".join(sorted(m for m in {heavy!r} if m in sys.modules)))
+"""
+
+
+def test_help_imports_no_heavy_package():
+    """``medden --help`` and every ``medden COMMAND --help`` stay fast: the parser is built
+    without torch, MONAI, ignite, scikit-image, SciPy, numpy or pydicom (a command imports
+    them when it runs)."""
+    from medden.cli import COMMANDS
+
+    script = _IMPORTED_BY_HELP.format(heavy=HEAVY)
+    result = subprocess.run([sys.executable, "-c", script, *COMMANDS], capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.split() == []

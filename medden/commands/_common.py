@@ -6,20 +6,17 @@ import argparse
 import hashlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from medden import distributed
+from medden.choices import MODALITIES, OUTPUT_FORMATS
 from medden.errors import UsageError
-from medden.intensity import MODALITIES
-from medden.io.lossy import OUTPUT_FORMATS
-from medden.io.names import printable
-from medden.noise import make_generator
-from medden.process import REPORT_NAME, Existing, Prepare, Report, process_tree, report_name
-from medden.report_merge import merge_reports
 from medden.shard import Shard
 from medden.spec import Spec, load_spec_file, parse_spec
+
+if TYPE_CHECKING:  # torch, the readers and the writers are imported when a command runs
+    import torch
+
+    from medden.process import Existing, Prepare, Report
 
 __all__ = ["add_spec_arguments", "spec_from_args", "item_generator", "add_tree_arguments",
            "add_shard_argument", "existing_from_args", "tree_options", "finish", "run_tree"]
@@ -51,6 +48,8 @@ def item_generator(seed: int, key: str) -> torch.Generator:
 
     The same file gets the same noise whatever order files are processed in.
     """
+    from medden.noise import make_generator
+
     digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
     return make_generator(int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF)
 
@@ -117,6 +116,9 @@ def finish(report: Report, source: Path, out: Path, quiet: bool, shard: Shard | 
            ) -> int:
     """Print the report table; return exit status 0 (all ok) or 1 (some failed, or ``source``
     holds no image -- unless the report is a ``shard``'s, which may have none)."""
+    from medden.io.names import printable
+    from medden.process import REPORT_NAME, report_name
+
     if shard is not None:
         if not quiet:
             print(report.summary_table())
@@ -145,6 +147,10 @@ def run_tree(args: argparse.Namespace, prepare: Prepare, **settings: Any) -> int
     exit status of the whole run.  ``settings`` go to ``process_tree`` (command, method,
     applied, options).
     """
+    from medden import distributed
+    from medden.process import REPORT_NAME, process_tree, report_name
+    from medden.report_merge import merge_reports
+
     if args.shard is not None and distributed.launched():
         raise UsageError("--shard is for independent jobs; under torchrun or srun the ranks "
                          "split the work by themselves")

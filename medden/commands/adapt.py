@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 
 from medden.commands.train import summary
-from medden.denoisers import find_bundle
 
 _RECIPES = ("neighbor2neighbor", "n2v2", "noise2noise")  # medden.train.adapt.ADAPT_RECIPES
 
@@ -66,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Adapt; exit 0 when the new bundle is written."""
+    from medden.denoisers import find_bundle
     from medden.train.adapt import adapt
 
     overrides = (["log.progress=false"] if args.quiet else []) + args.overrides

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
-
-from medden.bundle import export_bundle
 from medden.errors import UsageError
 
 REQUIRED = ["name", "version", "changelog", "task", "description", "modality",
@@ -38,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export the bundle."""
+    import yaml
+
+    from medden.bundle import export_bundle
+
     try:
         info = yaml.safe_load(args.info.read_text())
     except OSError as exc:

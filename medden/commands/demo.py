@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medden.commands._common import item_generator
 from medden.errors import UsageError
-from medden.evaluation import evaluate_folders
-from medden.figures import side_by_side
-from medden.infer import Denoising
-from medden.intensity import fit_intensity
-from medden.io import MedicalImage, ScanItem, scan
-from medden.io.lossy import find_output
-from medden.process import Operation, process_tree, read_item
 from medden.registry import noise_registry, pipeline_registry
 from medden.spec import parse_spec
+
+if TYPE_CHECKING:  # torch, the readers and the metrics are imported when the command runs
+    from medden.io import MedicalImage, ScanItem
+    from medden.process import Operation
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _figure_rows(samples: Path, noisy: Path, denoised: Path, scores: dict) -> list:
+    from medden.intensity import fit_intensity
+    from medden.io import scan
+    from medden.io.lossy import find_output
+    from medden.process import read_item
+
     rows = []
     noisy_items = {i.key: i for i in scan(noisy).items}
     denoised_items = {i.key: i for i in scan(denoised).items}
@@ -64,6 +67,11 @@ def _figure_rows(samples: Path, noisy: Path, denoised: Path, scores: dict) -> li
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; exit 1 when any sample failed."""
+    from medden.evaluation import evaluate_folders
+    from medden.figures import side_by_side
+    from medden.infer import Denoising
+    from medden.process import Operation, process_tree
+
     if not args.samples.is_dir():
         raise UsageError(f"samples folder '{args.samples}' does not exist")
     noise = noise_registry.create(args.noise)

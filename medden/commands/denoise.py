@@ -7,27 +7,19 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-import torch
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any
 
 from medden.commands._common import add_tree_arguments, run_tree
-from medden.denoisers import (
-    Network,
-    bundle_for_modality,
-    load_bundle,
-    load_trained_checkpoint,
-    network_from_spec,
-)
-from medden.dicom_derive import name_denoiser
-from medden.ensemble import ENSEMBLE_SUFFIX
 from medden.errors import UsageError
-from medden.infer import Denoising
-from medden.io import MedicalImage, ScanItem
-from medden.process import Operation, Prepare
-from medden.qc import quality_checks
 from medden.strength import blend, describe, parse_strength
+
+if TYPE_CHECKING:  # torch, the networks and the readers are imported when the command runs
+    import torch
+
+    from medden.denoisers import Network
+    from medden.infer import Denoising
+    from medden.io import MedicalImage, ScanItem
+    from medden.process import Operation, Prepare
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -95,6 +87,8 @@ def add_denoiser_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _device(name: str) -> torch.device:
+    import torch
+
     try:
         device = torch.device(name)
     except RuntimeError as exc:
@@ -106,6 +100,13 @@ def _device(name: str) -> torch.device:
 
 def _given_network(args: argparse.Namespace) -> Network | None:
     """The network named on the command line, or None (choose by modality)."""
+    from medden.denoisers import (
+        bundle_for_modality,
+        load_bundle,
+        load_trained_checkpoint,
+        network_from_spec,
+    )
+
     if args.bundle:
         return load_bundle(args.bundle)
     if args.checkpoint:
@@ -122,6 +123,8 @@ def _given_network(args: argparse.Namespace) -> Network | None:
 def _weights_digest(network: torch.nn.Module) -> str:
     """A digest of a network's parameters and buffers (empty for a classical filter): two
     trainings of one architecture get different DICOM UIDs."""
+    import torch
+
     digest = hashlib.sha256()
     for name, tensor in sorted(network.state_dict().items()):
         digest.update(name.encode())
@@ -140,6 +143,8 @@ class _Runners:
         self.missing: dict[str, UsageError] = {}
 
     def _network(self, bundle: str) -> Network:
+        from medden.denoisers import load_bundle
+
         if self.given is not None:
             return self.given
         if bundle in self.missing:
@@ -152,6 +157,10 @@ class _Runners:
 
     def __call__(self, image: MedicalImage) -> tuple[Network, Denoising, str]:
         """The network for ``image``, its runner and its weights' digest."""
+        from medden.denoisers import bundle_for_modality
+        from medden.ensemble import ENSEMBLE_SUFFIX
+        from medden.infer import Denoising
+
         bundle = "" if self.given is not None else bundle_for_modality(image.meta.modality)
         if bundle not in self.runners:
             network = self._network(bundle)
@@ -166,6 +175,8 @@ class _Runners:
 
 def _apply(runner: Denoising, label: str, quiet: bool, strength: float
            ) -> Callable[[torch.Tensor], torch.Tensor]:
+    from tqdm import tqdm
+
     def apply(image: torch.Tensor) -> torch.Tensor:
         if strength == 0.0:
             return image
@@ -188,6 +199,10 @@ def denoising(args: argparse.Namespace) -> tuple[Prepare, dict[str, Any]]:
     UsageError
         For options that do not go together, or a denoiser that cannot be loaded.
     """
+    from medden.dicom_derive import name_denoiser
+    from medden.process import Operation
+    from medden.qc import quality_checks
+
     if args.tile < 16 or args.tile_3d < 8 or args.slice_batch < 1:
         raise UsageError("--tile must be at least 16, --tile-3d at least 8, --slice-batch "
                          "at least 1")

@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 
 from medden.errors import UsageError
-from medden.evaluation import evaluate_folders, metric_columns
-from medden.io.names import printable
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,6 +47,9 @@ def _fmt(value: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the metrics table; exit 1 when a pair could not be scored."""
+    from medden.evaluation import evaluate_folders, metric_columns
+    from medden.io.names import printable
+
     for folder in (args.reference, args.test):
         if not folder.exists():
             raise UsageError(f"'{folder}' does not exist")

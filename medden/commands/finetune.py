@@ -7,7 +7,6 @@ import textwrap
 from pathlib import Path
 
 from medden.commands.train import report
-from medden.denoisers import find_bundle
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,6 +61,8 @@ def _weights(source: str) -> Path:
     UsageError
         When it is neither (:func:`medden.denoisers.find_bundle` says where it looked).
     """
+    from medden.denoisers import find_bundle
+
     path = Path(source)
     return path if path.exists() else find_bundle(source)
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from medden.commands._common import (
     add_spec_arguments,
@@ -15,9 +14,12 @@ from medden.commands._common import (
     spec_from_args,
 )
 from medden.errors import UsageError
-from medden.io import MedicalImage, ScanItem
-from medden.process import Operation
 from medden.registry import noise_registry
+
+if TYPE_CHECKING:  # torch and the readers are imported when the command runs
+    import torch
+
+    from medden.io import MedicalImage, ScanItem
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write noisy copies; exit 0 when every image succeeded, 1 when some failed."""
+    from medden.process import Operation
+
     spec = spec_from_args(args, "noise")
     if spec is None:
         raise UsageError("give the noise with --noise SPEC or --spec-file FILE")

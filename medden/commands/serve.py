@@ -7,14 +7,18 @@ import logging
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medden.commands.denoise import add_denoiser_arguments, denoising
 from medden.errors import UsageError
-from medden.node import Destination, Node, NodeSettings
-from medden.node.tls import client_context, server_context
+
+if TYPE_CHECKING:  # pydicom, pynetdicom and torch are imported when the node runs
+    from medden.node import Destination, NodeSettings
 
 
 def _destination(text: str) -> Destination:
+    from medden.node import Destination
+
     try:
         return Destination.parse(text)
     except ValueError as exc:
@@ -86,6 +90,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _settings(args: argparse.Namespace) -> NodeSettings:
+    from medden.node import NodeSettings
+    from medden.node.tls import client_context, server_context
+
     if args.idle <= 0 or args.retry_delay <= 0 or args.retry_max < args.retry_delay:
         raise UsageError("--idle and --retry-delay must be positive, --retry-max at least "
                          "--retry-delay")
@@ -106,6 +113,8 @@ def _settings(args: argparse.Namespace) -> NodeSettings:
 
 def run(args: argparse.Namespace) -> int:
     """Run the node until SIGTERM or Ctrl-C; exit 0 after a clean shutdown."""
+    from medden.node import Node
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s medden serve: %(message)s")
     log = logging.getLogger("medden.node")
     settings = _settings(args)

@@ -23,18 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
+from medden.choices import OUTPUT_FORMATS, OutputFormat
 from medden.io.image import MedicalImage
 from medden.io.raster import JPEG_SUFFIXES, lossy_encoding, store_losslessly
 from medden.io.scan import ScanItem
 
 __all__ = ["OUTPUT_FORMATS", "OutputFormat", "find_output", "lossy_note", "output_relpath",
            "prepare_write"]
-
-#: How lossy-compressed inputs are written (see the module docstring).
-OutputFormat = Literal["png", "tiff", "keep"]
-OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
 
 _SUFFIXES = {"png": ".png", "tiff": ".tif"}
 _UNCOMPRESSED_DICOM = "DICOM Explicit VR Little Endian (uncompressed)"
