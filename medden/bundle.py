@@ -37,8 +37,8 @@ from medden.registry import noise_registry, pipeline_registry, recording_plugins
 from medden.requirements import plugins_needed, requirements
 from medden.spec import Spec, parse_spec
 
-__all__ = ["network", "run_inference", "run_training", "run_evaluation", "export_bundle",
-           "LOGGING_CONF", "SCHEMA_URL"]
+__all__ = ["network", "inference_config", "run_inference", "run_training", "run_evaluation",
+           "export_bundle", "LOGGING_CONF", "SCHEMA_URL"]
 
 #: The MONAI metadata schema bundles declare (a copy is used offline for verification).
 SCHEMA_URL = ("https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/"
@@ -108,7 +108,8 @@ def _cli(argv: list[str]) -> None:
 
 
 def _bundle_root(bundle_root: str) -> str:
-    """``bundle_root``, checked to be a bundle folder.
+    """``bundle_root``, checked to be a bundle folder, as an absolute path (a PATH, never
+    read as a bundle NAME).
 
     Raises
     ------
@@ -120,13 +121,15 @@ def _bundle_root(bundle_root: str) -> str:
         raise SystemExit(f"medden bundle: bundle_root '{bundle_root}' is not a bundle folder "
                          "(no configs/inference.json): pass --bundle_root PATH (e.g. "
                          "bundles/xray_denoise) or run from the bundle's folder")
-    return bundle_root
+    return str(Path(bundle_root).resolve())
 
 
 def run_inference(bundle_root: str, dataset_dir: str, output_dir: str,
                   modality: str | None = None, device: str = "cpu", tile: int = 512,
                   self_ensemble: bool = False, strength: float = 1.0) -> None:
     """Denoise ``dataset_dir`` into ``output_dir`` with the bundle (``medden denoise``).
+
+    The bundle is trusted (``--trust-bundle``): MONAI has already run its config to get here.
 
     ``self_ensemble`` averages the network over the 8 flips and quarter turns of each image
     (``medden denoise --self-ensemble``: a little better, 8 times slower); ``strength``
@@ -139,7 +142,8 @@ def run_inference(bundle_root: str, dataset_dir: str, output_dir: str,
         ``output_dir`` says which and why).
     """
     argv = ["denoise", str(dataset_dir), str(output_dir), "--bundle", _bundle_root(bundle_root),
-            "--device", device, "--tile", str(tile), "--strength", str(strength), "--resume"]
+            "--device", device, "--tile", str(tile), "--strength", str(strength), "--resume",
+            "--trust-bundle"]
     if modality:
         argv += ["--modality", modality]
     if self_ensemble:
@@ -156,7 +160,8 @@ def run_training(config: dict[str, Any]) -> Any:
 
 def run_evaluation(bundle_root: str, dataset_dir: str, output_dir: str, noise: list[str],
                    levels: str, modality: str | None = None, seed: int = 0) -> None:
-    """Benchmark the bundle on clean images under ``noise`` (``medden benchmark``).
+    """Benchmark the bundle on clean images under ``noise`` (``medden benchmark``; the
+    bundle is trusted, as in :func:`run_inference`).
 
     Raises
     ------
@@ -165,7 +170,7 @@ def run_evaluation(bundle_root: str, dataset_dir: str, output_dir: str, noise: l
     """
     argv = ["benchmark", "--data", str(dataset_dir), "--models", _bundle_root(bundle_root),
             "--noise", *noise, "--levels", levels, "--seed", str(seed),
-            "--out", str(output_dir), "--skip", "cost,curves", "--quiet"]
+            "--out", str(output_dir), "--skip", "cost,curves", "--quiet", "--trust-bundle"]
     if modality:
         argv += ["--modality", modality]
     _cli(argv)
@@ -234,7 +239,24 @@ def _network_def(spec: str, plugins: dict[str, str]) -> dict[str, Any]:
             **({"plugins": plugins} if plugins else {})}
 
 
-def _inference_config(spec: str, modality: str, plugins: dict[str, str]) -> dict[str, Any]:
+def inference_config(spec: str, modality: str | None, plugins: dict[str, str]
+                     ) -> dict[str, Any]:
+    """``configs/inference.json`` of a bundle whose network is the pipeline ``spec``.
+
+    Parameters
+    ----------
+    spec : str
+        The pipeline SPEC ``network_def`` builds (through :func:`network`).
+    modality : str or None
+        The bundle's intensity convention (a :data:`medden.intensity.MODALITIES` name).
+    plugins : dict
+        Third-party distributions (name to version) the SPEC needs.
+
+    Returns
+    -------
+    dict
+        The config; :mod:`medden.bundle_trust` recognises exactly these as medden's own.
+    """
     return {
         "imports": ["$import medden.bundle as medden_bundle"],
         "bundle_root": ".",
@@ -340,7 +362,7 @@ def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
     tmp.replace(folder / "models" / "model.pt")
     _write_json(folder / "configs" / "metadata.json", _metadata(info, plugins))
     _write_json(folder / "configs" / "inference.json",
-                _inference_config(spec, info["modality"], plugins))
+                inference_config(spec, info["modality"], plugins))
     _write_json(folder / "configs" / "train.json", _train_config(data["run"]["config"]))
     _write_json(folder / "configs" / "evaluate.json",
                 _evaluate_config(info["modality"], info["eval_noise"]))

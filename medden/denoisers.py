@@ -1,12 +1,17 @@
 """Where the network of ``medden denoise`` comes from: a bundle, a checkpoint or a SPEC.
 
 * ``--bundle NAME|PATH``: a MONAI bundle folder (``configs/inference.json``,
-  ``models/model.pt``, ``configs/metadata.json``).  A NAME is looked up as ``NAME`` and
-  ``NAME_denoise`` in every folder of ``$MEDDEN_BUNDLES`` (``os.pathsep``-separated), then
-  in the ``bundles/`` folder of the source checkout.  The network is
-  ``network_def`` of ``inference.json`` (built through its ``_target_``); the weights are
-  ``models/model.pt`` loaded with ``weights_only=True``: a state dict, or a checkpoint
-  holding it under ``"model"`` (what MONAI's ``CheckpointLoader`` accepts too).
+  ``models/model.pt``, ``configs/metadata.json``).  A NAME (a string without a path
+  separator) is looked up as ``NAME`` and ``NAME_denoise`` in every absolute folder of
+  ``$MEDDEN_BUNDLES`` (``os.pathsep``-separated; the user's installed bundles), then in the
+  ``bundles/`` folder shipped with medden -- never in the current directory (``./NAME`` is
+  a PATH).  The network is ``network_def`` of ``inference.json``: built by medden from its
+  SPEC when the config is medden's own (:mod:`medden.bundle_trust`), else -- for an
+  installed bundle, or a PATH given with ``trust=True`` -- by MONAI's parser through its
+  ``_target_``.  The weights are ``models/model.pt`` loaded with ``weights_only=True``: a
+  state dict, or a checkpoint holding it under ``"model"`` (what MONAI's
+  ``CheckpointLoader`` accepts too).  The bundle's ``modality`` is its intensity
+  convention (:attr:`Network.modality`).
 * ``--checkpoint FILE``: a medden training checkpoint (:func:`medden.train.load_checkpoint`).
 * ``--model SPEC`` / ``--pipeline SPEC``: anything registered; learned networks are refused
   (a SPEC carries no trained weights).
@@ -24,7 +29,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from medden.bundle_trust import DeclaredNetwork, declared_network, untrusted_error
 from medden.errors import UsageError
+from medden.intensity import MODALITIES
 from medden.registry import PluginError, pipeline_registry
 from medden.spec import Spec, SpecError, parse_spec
 
@@ -34,6 +41,7 @@ __all__ = [
     "bundle_for_modality",
     "bundle_search_path",
     "find_bundle",
+    "is_bundle_name",
     "load_bundle",
     "load_trained_checkpoint",
     "network_from_spec",
@@ -63,10 +71,14 @@ class Network:
     label : str
         Written into the report, the DICOM Series/Derivation Description and logs, e.g.
         ``"median:size=3"`` or ``"bundle ct_denoise 0.1.0"``.
+    modality : str or None
+        The intensity convention the network was trained in (a bundle's ``modality``, one
+        of :data:`medden.intensity.MODALITIES`); None: the image's own.
     """
 
     network: nn.Module
     label: str
+    modality: str | None = None
 
 
 def bundle_for_modality(modality: str | None) -> str:
@@ -84,43 +96,79 @@ def bundle_for_modality(modality: str | None) -> str:
 
 
 def bundle_search_path() -> list[Path]:
-    """Folders searched for bundle NAMEs: ``$MEDDEN_BUNDLES``, then the checkout's bundles/."""
+    """Folders searched for bundle NAMEs: the absolute folders of ``$MEDDEN_BUNDLES``, then
+    the bundles shipped with medden."""
     folders = [Path(p) for p in os.environ.get("MEDDEN_BUNDLES", "").split(os.pathsep) if p]
-    return folders + [Path(__file__).resolve().parents[1] / "bundles"]
+    return [f for f in folders if f.is_absolute()] + [Path(__file__).resolve().parents[1]
+                                                      / "bundles"]
 
 
-def find_bundle(name_or_path: str | Path) -> Path:
-    """The bundle folder for a NAME or PATH.
+def is_bundle_name(value: str | Path) -> bool:
+    """Whether ``value`` is a bundle NAME (a string without a path separator, not ``.``
+    or ``..``); a :class:`~pathlib.Path` is always a PATH."""
+    if isinstance(value, Path):
+        return False
+    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    return value not in ("", ".", "..") and not value.startswith("~") \
+        and not any(s in value for s in separators)
+
+
+def _complete(folder: Path) -> Path:
+    missing = [p for p in ("configs/inference.json", "models/model.pt")
+               if not (folder / p).is_file()]
+    if missing:
+        raise UsageError(
+            f"bundle '{folder}' is incomplete: no {' and no '.join(missing)} "
+            "(trained weights are added by 'medden train' / the bundle build)"
+        )
+    return folder
+
+
+def _installed(name: str) -> Path:
+    candidates = [folder / n for folder in bundle_search_path()
+                  for n in (name, f"{name}_denoise")]
+    for folder in candidates:
+        if folder.is_dir():
+            return _complete(folder)
+    looked = ", ".join(str(c) for c in candidates)
+    local = (f"; the folder '{name}' of the current directory is not looked at for a "
+             f"bundle name (give './{name}' to use it as a bundle PATH)"
+             if Path(name).is_dir() else "")
+    raise UsageError(
+        f"no bundle '{name}' (looked in {looked}){local}; no trained bundle is installed "
+        "under that name. Use --model SPEC for a classical filter (e.g. --model "
+        "median:size=3), --checkpoint FILE for a trained checkpoint, or --bundle PATH"
+    )
+
+
+def find_bundle(name_or_path: str | Path, *, trust: bool = False,
+                hint: str | None = None) -> Path:
+    """The bundle folder for a NAME (shipped or installed) or a PATH.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A NAME (see :func:`is_bundle_name`) or a bundle folder.
+    trust : bool
+        Accept a PATH whose configs are not medden's own (``--trust-bundle``).
+    hint : str, optional
+        What to do about such a PATH, replacing the advice to pass ``--trust-bundle``.
 
     Raises
     ------
     UsageError
-        When no complete bundle is found, listing where it was looked for.
+        When no complete bundle is found (listing where it was looked for), or a PATH
+        is neither medden's own bundle nor trusted (saying why and how).
     """
-    given = Path(name_or_path)
-    if given.is_dir():
-        candidates = [given]
-    elif given.exists() or len(given.parts) > 1:
+    if is_bundle_name(name_or_path):
+        return _installed(str(name_or_path))
+    folder = Path(name_or_path)
+    if not folder.is_dir():
         raise UsageError(f"bundle '{name_or_path}' is not a folder")
-    else:
-        candidates = [folder / n for folder in bundle_search_path()
-                      for n in (str(name_or_path), f"{name_or_path}_denoise")]
-    for folder in candidates:
-        if folder.is_dir():
-            missing = [p for p in ("configs/inference.json", "models/model.pt")
-                       if not (folder / p).is_file()]
-            if missing:
-                raise UsageError(
-                    f"bundle '{folder}' is incomplete: no {' and no '.join(missing)} "
-                    "(trained weights are added by 'medden train' / the bundle build)"
-                )
-            return folder
-    looked = ", ".join(str(c) for c in candidates)
-    raise UsageError(
-        f"no bundle '{name_or_path}' (looked in {looked}); no trained bundle is installed "
-        "under that name. Use --model SPEC for a classical filter (e.g. --model "
-        "median:size=3), --checkpoint FILE for a trained checkpoint, or --bundle PATH"
-    )
+    _complete(folder)
+    if not trust and declared_network(folder) is None:
+        raise untrusted_error(folder, hint)
+    return folder
 
 
 def _bundle_label(folder: Path) -> str:
@@ -131,8 +179,13 @@ def _bundle_label(folder: Path) -> str:
     return f"bundle {name}" + (f" {version}" if version else "")
 
 
-def _bundle_network(folder: Path) -> nn.Module:
-    """``network_def`` of the bundle's ``configs/inference.json``, built."""
+def _bundle_network(folder: Path, declared: DeclaredNetwork | None) -> nn.Module:
+    """The network of ``declared``, else ``network_def`` of the (trusted) bundle's
+    ``configs/inference.json`` built by MONAI's parser."""
+    if declared is not None:
+        from medden.bundle import network as build
+
+        return build(declared.spec, declared.plugins)
     from monai.bundle import ConfigParser  # importing MONAI takes seconds: only when needed
 
     parser = ConfigParser()
@@ -147,18 +200,39 @@ def _bundle_network(folder: Path) -> nn.Module:
     return network
 
 
-def load_bundle(name_or_path: str | Path) -> Network:
+def _bundle_modality(folder: Path, declared: DeclaredNetwork | None) -> str | None:
+    """The bundle's intensity convention: ``modality`` of its ``inference.json``, when it
+    is one of :data:`~medden.intensity.MODALITIES`."""
+    if declared is not None:
+        return declared.modality
+    try:
+        modality = json.loads((folder / "configs" / "inference.json").read_text()).get("modality")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return None
+    return modality if isinstance(modality, str) and modality in MODALITIES else None
+
+
+def load_bundle(name_or_path: str | Path, *, trust: bool = False) -> Network:
     """Build a bundle's network and load its weights (see the module docstring).
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A bundle NAME or PATH (:func:`find_bundle`).
+    trust : bool
+        Build a PATH whose configs are not medden's own with MONAI's parser, which runs
+        the Python they contain (``--trust-bundle``).
 
     Raises
     ------
     UsageError
-        When the bundle is missing or incomplete, its network cannot be built from
-        ``network_def``, or its weights cannot be read or do not fit the network.
+        When the bundle is missing, incomplete or untrusted, its network cannot be built
+        from ``network_def``, or its weights cannot be read or do not fit the network.
     """
-    folder = find_bundle(name_or_path)
+    folder = find_bundle(name_or_path, trust=trust)
+    declared = declared_network(folder)
     try:
-        network = _bundle_network(folder)
+        network = _bundle_network(folder, declared)
         weights = torch.load(folder / "models" / "model.pt", map_location="cpu",
                              weights_only=True)
         if isinstance(weights, dict) and isinstance(weights.get("model"), dict):
@@ -168,7 +242,7 @@ def load_bundle(name_or_path: str | Path) -> Network:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to build or load is a bad bundle
         raise UsageError(f"bundle '{folder}' cannot be loaded: {_root_cause(exc)}") from None
-    return Network(network.eval(), _bundle_label(folder))
+    return Network(network.eval(), _bundle_label(folder), _bundle_modality(folder, declared))
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -194,8 +194,7 @@ def test_bundle_chosen_by_modality_and_clear_errors(tmp_path, monkeypatch, capsy
     statuses = _statuses(tmp_path / "o1")
     assert "no bundle 'ct'" in statuses["ct.dcm"][1]
     assert "--model SPEC" in statuses["ct.dcm"][1]
-    assert "no default denoiser for an unknown modality" in statuses["grey.png"][1]
-    assert "--modality" in statuses["grey.png"][1]
+    assert "no bundle 'xray'" in statuses["grey.png"][1]  # a gray image gets the X-ray bundle
     for option in (["--bundle", "ct"], ["--modality", "ct"]):
         assert main(["denoise", str(tmp_path / "in"), str(tmp_path / "o2"), *option]) == 2
         assert "no bundle 'ct'" in capsys.readouterr().err
@@ -207,9 +206,14 @@ def test_bundle_chosen_by_modality_and_clear_errors(tmp_path, monkeypatch, capsy
     out = pydicom.dcmread(tmp_path / "o3" / "ct.dcm")
     assert out.SeriesDescription.endswith("bundle CT test bundle 0.0.1 denoised")
     np.testing.assert_array_equal(out.pixel_array, source.pixel_array)
-    # --bundle PATH, applied to every image whatever its modality
+    # --bundle PATH, applied to every image whatever its modality; its configs are not
+    # medden's own (a torch _target_), so it runs only with --trust-bundle
+    capsys.readouterr()
     assert main(["denoise", str(tmp_path / "in"), str(tmp_path / "o4"), "--quiet",
-                 "--bundle", str(bundles / "ct_denoise")]) == 0
+                 "--bundle", str(bundles / "ct_denoise")]) == 2
+    assert "--trust-bundle" in capsys.readouterr().err
+    assert main(["denoise", str(tmp_path / "in"), str(tmp_path / "o4"), "--quiet",
+                 "--bundle", str(bundles / "ct_denoise"), "--trust-bundle"]) == 0
     assert {f["model"] for f in _report(tmp_path / "o4")["files"]} == {
         "bundle CT test bundle 0.0.1"}
     capsys.readouterr()

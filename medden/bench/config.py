@@ -60,6 +60,9 @@ class BenchmarkConfig:
         Crop edge in the qualitative figures.
     cost_repeats : int
         Timed runs per model in the cost table (after one warm-up run).
+    trust_bundles : bool
+        Build ``--models`` bundle PATHs whose configs are not medden's own with MONAI's
+        parser (``--trust-bundle``; :mod:`medden.bundle_trust`).
     allow_untrained : bool
         Admit learned models given by SPEC (random weights) to the cost table.
     self_ensemble : bool
@@ -93,6 +96,7 @@ class BenchmarkConfig:
     figure_crop: int = 160
     cost_repeats: int = 5
     allow_untrained: bool = False
+    trust_bundles: bool = False
     self_ensemble: bool = False
     workers: int = 1
     shard: Shard | None = None
@@ -154,6 +158,8 @@ class BenchmarkConfig:
             words += ["--curve-noise", *self.curve_noises]
         if self.allow_untrained:
             words.append("--allow-untrained")
+        if self.trust_bundles:
+            words.append("--trust-bundle")
         if self.shard is not None:
             words += ["--shard", str(self.shard)]
         return shlex.join(words)

@@ -108,18 +108,21 @@ def split_model_entries(values: Iterable[str]) -> list[str]:
     return entries
 
 
-def _trained(entry: str) -> Method | None:
+def _trained(entry: str, trust: bool = False) -> Method | None:
     """The trained network of a bundle folder or NAME, or of a checkpoint path; else None.
 
     Bundles and checkpoints are loaded as ``medden denoise`` loads them
     (:mod:`medden.denoisers`); the row label is theirs (``bundle xray_denoise 0.1.0``).
+    A NAME is a shipped or installed bundle, never a folder of the current directory; a
+    bundle PATH whose configs are not medden's own needs ``trust``.
     """
-    from medden.denoisers import find_bundle, load_bundle, load_trained_checkpoint
+    from medden.denoisers import find_bundle, is_bundle_name, load_bundle, load_trained_checkpoint
 
     path = Path(entry)
-    if path.is_dir() and (path / "configs").is_dir():
-        network = load_bundle(path)
-    elif path.exists():
+    bundle_folder = path.is_dir() and (path / "configs").is_dir()
+    if bundle_folder and not is_bundle_name(entry):
+        network = load_bundle(path, trust=trust)
+    elif path.exists() and not bundle_folder:
         network = load_trained_checkpoint(path)
     else:
         try:
@@ -130,18 +133,21 @@ def _trained(entry: str) -> Method | None:
     return Method(network.label, network.network.eval(), True, True)
 
 
-def resolve_method(entry: str, allow_untrained: bool = False) -> Method:
+def resolve_method(entry: str, allow_untrained: bool = False, trust_bundles: bool = False
+                   ) -> Method:
     """Build the :class:`Method` of one ``--models`` entry.
 
     An existing path is a bundle folder or a checkpoint; otherwise the entry is a model
     SPEC, then a pipeline SPEC, then a bundle NAME (looked up as ``medden denoise --bundle``
-    does).
+    does: a bare name is a shipped or installed bundle, not a folder of the current
+    directory).  ``trust_bundles`` builds bundle PATHs whose configs are not medden's own
+    (``--trust-bundle``).
 
     Raises
     ------
     UsageError
-        When the entry is none of these, or names a learned model by SPEC without
-        ``allow_untrained``.
+        When the entry is none of these, names a learned model by SPEC without
+        ``allow_untrained``, or is an untrusted bundle PATH.
     """
     spec = None if Path(entry).exists() else parse_spec(entry)
     if spec is not None and spec.name in model_registry:
@@ -149,7 +155,7 @@ def resolve_method(entry: str, allow_untrained: bool = False) -> Method:
     elif spec is not None and spec.name in pipeline_registry:
         network = pipeline_registry.create(spec)
     else:
-        trained = _trained(entry)
+        trained = _trained(entry, trust_bundles)
         if trained is None:
             raise UsageError(
                 f"--models: '{entry}' is not a registered model or pipeline (see 'medden "
@@ -176,7 +182,8 @@ def self_ensembled(method: Method) -> Method:
                   method.learned, method.trained)
 
 
-def resolve_methods(entries: Iterable[str], allow_untrained: bool = False) -> list[Method]:
+def resolve_methods(entries: Iterable[str], allow_untrained: bool = False,
+                    trust_bundles: bool = False) -> list[Method]:
     """Resolve every entry; labels must be unique.
 
     Raises
@@ -184,7 +191,7 @@ def resolve_methods(entries: Iterable[str], allow_untrained: bool = False) -> li
     UsageError
         On an unusable entry, a repeated label, or no entry at all.
     """
-    methods = [resolve_method(e, allow_untrained) for e in entries]
+    methods = [resolve_method(e, allow_untrained, trust_bundles) for e in entries]
     if not methods:
         raise UsageError("--models: give at least one model")
     labels = [m.label for m in methods]

@@ -185,7 +185,7 @@ def run_benchmark(config: BenchmarkConfig, rank: Shard | None = None) -> Path | 
     fixed = [s.label for s in settings if s.parameter is None]
     if set(config.curve_noises or []) & set(fixed):
         raise UsageError(f"--curve-noise: {', '.join(fixed)} has no level to vary")
-    methods = resolve_methods(config.models, config.allow_untrained)
+    methods = resolve_methods(config.models, config.allow_untrained, config.trust_bundles)
     if config.self_ensemble:
         ensembled = [self_ensembled(m) for m in methods if m.learned and m.trained]
         if not ensembled:

@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = (["log.progress=false"] if args.quiet else []) + args.overrides
     with tempfile.TemporaryDirectory(prefix="medden-adapt-") as scratch:
-        result = adapt(find_bundle(args.source), args.data, args.out,
+        base = find_bundle(args.source, hint="Adapting starts only from medden's own bundles")
+        result = adapt(base, args.data, args.out,
                        args.run or Path(scratch) / "run", recipe=args.recipe,
                        minutes=args.minutes, pairs=args.pairs, lr=args.lr, name=args.name,
                        overrides=overrides)

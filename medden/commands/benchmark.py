@@ -109,6 +109,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-untrained", action="store_true",
                         help="admit learned models given by SPEC (random weights) to the "
                         "cost table only")
+    parser.add_argument("--trust-bundle", action="store_true",
+                        help="run --models bundle PATHs whose configs are not medden's own: "
+                        "MONAI runs the Python they contain (docs/bundles.md, 'Threat model')")
     parser.add_argument("--self-ensemble", action="store_true",
                         help="also score every trained network averaged over the 8 flips and "
                         "quarter turns of the image (a row labelled '... (self-ensemble x8)')")
@@ -142,6 +145,7 @@ def config_from_args(args: argparse.Namespace) -> BenchmarkConfig:
         curve_noises=None if args.curve_noise is None else list(args.curve_noise),
         curve_images=args.curve_images, figure_crop=args.figure_crop,
         cost_repeats=args.cost_repeats, allow_untrained=args.allow_untrained,
+        trust_bundles=args.trust_bundle,
         self_ensemble=args.self_ensemble, workers=args.workers, shard=args.shard,
         progress=not args.quiet,
     )

@@ -38,9 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "cannot be read or denoised fails without stopping the batch. OUT/report.json "
             "lists every input. Exit status: 0 all succeeded, 1 some failed or IN holds no "
             "image, 2 usage error. Without "
-            "--bundle/--checkpoint/--model/--pipeline the bundle of each image's modality "
-            "is used: CR/DX/RG -> xray, CT -> ct, MR -> mri, RGB rasters -> multimodal; "
-            "--modality sets it for all images (and their intensity normalisation)."
+            "--bundle/--checkpoint/--model/--pipeline each image gets a bundle by these "
+            "rules: DICOM CR/DX/DR/RG/MG -> xray, CT -> ct, MR -> mri; colour -> multimodal; "
+            "NIfTI in HU -> ct, other NIfTI -> mri; other gray images -> xray (the report "
+            "and table name it). --modality sets the bundle for all images (and their "
+            "intensity normalisation). A bundle NAME is a shipped or installed bundle, never "
+            "a folder of the current directory (give ./NAME for that)."
         ),
     )
     parser.add_argument("input", type=Path, metavar="IN", help="image file or folder")
@@ -60,6 +63,9 @@ def add_denoiser_arguments(parser: argparse.ArgumentParser) -> None:
     choice.add_argument("--model", metavar="SPEC",
                         help="a registered classical model, e.g. 'median:size=3'")
     choice.add_argument("--pipeline", metavar="SPEC", help="a registered classical pipeline")
+    parser.add_argument("--trust-bundle", action="store_true",
+                        help="run a --bundle PATH whose configs are not medden's own: MONAI "
+                             "runs the Python they contain (docs/bundles.md, 'Threat model')")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--tile", type=int, default=512,
                         help="2-D tile edge of learned models (default 512): images larger "
@@ -108,7 +114,7 @@ def _given_network(args: argparse.Namespace) -> Network | None:
     )
 
     if args.bundle:
-        return load_bundle(args.bundle)
+        return load_bundle(args.bundle, trust=args.trust_bundle)
     if args.checkpoint:
         return load_trained_checkpoint(args.checkpoint)
     if args.model:
@@ -155,13 +161,18 @@ class _Runners:
             self.missing[bundle] = exc
             raise
 
-    def __call__(self, image: MedicalImage) -> tuple[Network, Denoising, str]:
-        """The network for ``image``, its runner and its weights' digest."""
-        from medden.denoisers import bundle_for_modality
+    def __call__(self, image: MedicalImage
+                 ) -> tuple[Network, Denoising, str, tuple[str, ...]]:
+        """The network for ``image``, its runner, its weights' digest and, for a default
+        bundle, the note saying which rule chose it."""
+        from medden.default_bundle import choose_bundle
         from medden.ensemble import ENSEMBLE_SUFFIX
         from medden.infer import Denoising
 
-        bundle = "" if self.given is not None else bundle_for_modality(image.meta.modality)
+        bundle, notes = "", ()
+        if self.given is None:
+            choice = choose_bundle(image)
+            bundle, notes = choice.bundle, (f"default bundle {choice.bundle}: {choice.reason}",)
         if bundle not in self.runners:
             network = self._network(bundle)
             if self.args.self_ensemble:
@@ -170,7 +181,7 @@ class _Runners:
                                slice_batch=self.args.slice_batch, device=self.args.device,
                                self_ensemble=self.args.self_ensemble)
             self.runners[bundle] = (network, runner, _weights_digest(network.network))
-        return self.runners[bundle]
+        return (*self.runners[bundle], notes)
 
 
 def _apply(runner: Denoising, label: str, quiet: bool, strength: float
@@ -215,15 +226,16 @@ def denoising(args: argparse.Namespace) -> tuple[Prepare, dict[str, Any]]:
     runners = _Runners(args, given)
 
     def prepare(image: MedicalImage, item: ScanItem) -> Operation:
-        network, runner, digest = runners(image)
+        network, runner, digest, notes = runners(image)
         name_denoiser(image, network.label)
         label = describe(network.label, args.strength)
         return Operation(label, _apply(runner, label, args.quiet, args.strength),
                          derivation=f"denoised by medden ({label})", identity=digest,
-                         inspect=quality_checks if args.qc else None)
+                         inspect=quality_checks if args.qc else None,
+                         modality=network.modality, notes=notes)
 
     return prepare, {
-        "method": given.label if given else "bundle by modality",
+        "method": given.label if given else "default bundle per image",
         "options": {"device": args.device, "tile": args.tile, "tile_3d": args.tile_3d,
                     "slice_batch": args.slice_batch, "self_ensemble": args.self_ensemble,
                     "strength": args.strength},

@@ -53,18 +53,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+#: What to do about a bundle PATH whose configs are not medden's own.
+_OWN_BUNDLES = "Fine-tuning starts only from medden's own bundles, checkpoints and run folders"
+
+
 def _weights(source: str) -> Path:
-    """``--from``: an existing checkpoint file, run or bundle folder, else a bundle NAME.
+    """``--from``: a bundle NAME (shipped or installed; never a folder of the current
+    directory), else a checkpoint file, run folder or bundle folder (medden's own).
 
     Raises
     ------
     UsageError
-        When it is neither (:func:`medden.denoisers.find_bundle` says where it looked).
+        When it is none of these (:func:`medden.denoisers.find_bundle` says where it
+        looked), or a bundle folder whose configs are not medden's own.
     """
-    from medden.denoisers import find_bundle
+    from medden.denoisers import find_bundle, is_bundle_name
 
     path = Path(source)
-    return path if path.exists() else find_bundle(source)
+    if is_bundle_name(source) and not path.is_file():
+        return find_bundle(source)  # a shipped or installed bundle, not a folder of "."
+    if (path / "configs").is_dir():
+        return find_bundle(path, hint=_OWN_BUNDLES)
+    return path
 
 
 def run(args: argparse.Namespace) -> int:
