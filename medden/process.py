@@ -24,6 +24,9 @@ Guarantees
   :data:`~medden.errors.INTERRUPTS` (a decoder's panic is a ``BaseException``).
   ``report.json`` lists every input; file names that are not UTF-8 are recorded reversibly
   (:mod:`medden.io.names`) and shown with ``\\xHH`` escapes.
+* Size: an input whose headers claim more than ``max_pixels`` pixels per channel (a DICOM
+  series: all its slices) fails without being read; the readers refuse a header whose size
+  the file's bytes cannot hold (:mod:`medden.io.claims`).
 * Memory: one image at a time is normalised and processed in place (temporaries are
   bounded slabs); ``jobs > 1`` reads up to ``jobs`` inputs ahead and writes up to ``jobs``
   outputs in the background, each in a thread.
@@ -68,6 +71,7 @@ from medden.io import (
 from medden.io.atomic import TEMPORARY, atomic_write, temporary_stem
 from medden.io.lossy import OutputFormat, lossy_note, output_relpath, prepare_write
 from medden.io.names import ESCAPED_NAMES, escaped_name, is_utf8, printable, unescaped_name
+from medden.limits import DEFAULT_MAX_PIXELS
 from medden.qc import summarise
 from medden.shard import Shard
 from medden.throughput import Throughput
@@ -457,9 +461,18 @@ def _report_clash(outputs: list[Path], destination: Path) -> str | None:
     return None
 
 
+def _too_large(item: ScanItem, max_pixels: int) -> str | None:
+    """Why ``item`` is not read: more pixels than ``max_pixels``; or None."""
+    if item.pixels > max_pixels:
+        return (f"its headers claim {item.pixels} pixels per channel, more than --max-pixels "
+                f"{max_pixels}")
+    return None
+
+
 def _plan(
     items: list[ScanItem], source: Path, destination: Path, existing: Existing,
     output_format: OutputFormat, owned: set[int] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[list[_Task], dict[int, FileResult]]:
     """Decide which items to process; results for those that need no work (or cannot run).
 
@@ -483,7 +496,8 @@ def _plan(
         if owned is not None and index not in owned:
             continue
         reason = (_clash_reason(items[clashes[index]], outputs[0], renamed[index])
-                  if index in clashes else _report_clash(outputs, destination))
+                  if index in clashes else _report_clash(outputs, destination)
+                  ) or _too_large(item, max_pixels)
         if reason is not None:
             done[index] = FileResult(label, "failed", files=files, reason=reason)
             continue
@@ -611,6 +625,7 @@ def process_tree(
     progress: bool = True,
     options: dict[str, Any] | None = None,
     shard: Shard | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Report:
     """Apply an operation to every image under ``source``, writing under ``destination``.
 
@@ -645,6 +660,8 @@ def process_tree(
     shard : Shard, optional
         Do only this part of the inputs (:meth:`medden.shard.Shard.owned`: whole DICOM
         series, balanced by pixels); None: all of them.
+    max_pixels : int
+        An input claiming more pixels per channel fails without being read.
 
     Returns
     -------
@@ -661,6 +678,8 @@ def process_tree(
     """
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    if max_pixels < 1:
+        raise UsageError(f"--max-pixels must be at least 1, got {max_pixels}")
     start = time.perf_counter()
     check_output_location(source, destination)
     _make_folder(destination)
@@ -669,7 +688,8 @@ def process_tree(
     owned = None if shard is None else set(shard.owned(
         [item.pixels for item in found.items],
         [item.series_uid or item.key for item in found.items]))
-    tasks, done = _plan(found.items, source, destination, existing, output_format, owned)
+    tasks, done = _plan(found.items, source, destination, existing, output_format, owned,
+                        max_pixels)
     removed = _remove_temporaries(destination, None if shard is None else
                                   [o for task in tasks for o in task.outputs])
     report = Report(command=command, method=method,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from medden.choices import MODALITIES, OUTPUT_FORMATS
 from medden.errors import UsageError
+from medden.limits import DEFAULT_MAX_PIXELS
 from medden.shard import Shard
 from medden.spec import Spec, load_spec_file, parse_spec
 
@@ -79,6 +80,10 @@ def add_tree_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="threads reading inputs ahead and writing outputs behind "
                              "(default 1)")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help="an image (a DICOM series: all its slices) whose headers claim "
+                             "more than N pixels per channel fails without being read "
+                             f"(default {DEFAULT_MAX_PIXELS} = 2^30, 4 GiB as float32)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or table")
     add_shard_argument(parser, "do only the I-th (0 to N-1) of N parts of IN (whole DICOM "
                        "series, balanced by pixels): N independent jobs, e.g. an array job, "
@@ -109,7 +114,7 @@ def tree_options(args: argparse.Namespace) -> dict[str, Any]:
     :func:`add_tree_arguments` added."""
     return {"modality": args.modality, "existing": existing_from_args(args),
             "output_format": args.format, "jobs": args.jobs, "strict": args.strict,
-            "progress": not args.quiet}
+            "progress": not args.quiet, "max_pixels": args.max_pixels}
 
 
 def finish(report: Report, source: Path, out: Path, quiet: bool, shard: Shard | None = None

@@ -19,6 +19,11 @@ Reading
   and the dataset records the loss as PS3.3 C.7.6.1.1.5 asks: LossyImageCompression
   ``01`` (never reset), LossyImageCompressionMethod and LossyImageCompressionRatio added
   when missing, so every file derived from it says that it was lossy-compressed once.
+* The pixel data must be what the transfer syntax and the image size say, checked before
+  decoding: uncompressed, exactly the bytes Rows × Columns × frames × samples take (one
+  padding byte allowed), never encapsulated; compressed, encapsulated, and not claiming a
+  decoded size beyond the ratio bound of :mod:`medden.io.claims`.  Anything else fails the
+  read instead of giving shifted or made-up pixels.
 * YCbCr colour (compressed or not) is converted to RGB by pydicom, and the written files
   say PhotometricInterpretation ``RGB`` accordingly.
 
@@ -59,6 +64,7 @@ from pydicom.uid import (
 
 from medden.io._values import check_shape, to_stored
 from medden.io.atomic import atomic_write
+from medden.io.claims import check_compressed
 from medden.io.dicom_derived import derive_instance
 from medden.io.image import ImageMeta, MedicalImage
 
@@ -167,6 +173,31 @@ def _record_lossy_compression(ds: Dataset, method: str) -> None:
         ds.LossyImageCompressionRatio = f"{decoded / len(ds.PixelData):.2f}"
 
 
+def _decoded_bytes(ds: Dataset) -> int:
+    """Bytes of the pixel data once decoded, from the image size the dataset states."""
+    bits = (int(ds.get("NumberOfFrames") or 1) * int(ds.Rows) * int(ds.Columns)
+            * int(ds.get("SamplesPerPixel") or 1) * int(ds.BitsAllocated))
+    return -(-bits // 8)
+
+
+def _check_pixel_data(ds: Dataset, syntax: UID) -> None:
+    """Refuse pixel data that does not match the transfer syntax and the image size."""
+    element = ds["PixelData"]
+    encapsulated = element.is_undefined_length
+    decoded = _decoded_bytes(ds)
+    if syntax.is_compressed:
+        if not encapsulated:
+            raise ValueError(f"the transfer syntax is {syntax.name} (compressed) but the pixel "
+                             "data is not encapsulated")
+        check_compressed(f"DICOM {syntax.name}", decoded, len(ds.PixelData))
+    elif encapsulated:
+        raise ValueError(f"the pixel data is encapsulated (compressed) but the transfer syntax "
+                         f"is {syntax.name}")
+    elif len(ds.PixelData) not in (decoded, decoded + decoded % 2):
+        raise ValueError(f"the pixel data holds {len(ds.PixelData)} bytes; the image size and "
+                         f"{syntax.name} need {decoded}")
+
+
 def _read_entry(path: Path) -> _Entry:
     ds = pydicom.dcmread(path, force=True)
     if "PixelData" not in ds:
@@ -174,6 +205,7 @@ def _read_entry(path: Path) -> _Entry:
     _ensure_transfer_syntax(ds)
     dtype = _stored_dtype(ds)
     syntax = ds.file_meta.TransferSyntaxUID
+    _check_pixel_data(ds, syntax)
     decompressed_from = lossy_compression = None
     if syntax.is_compressed:
         decompressed_from = syntax.name

@@ -18,6 +18,13 @@ writer converts back with the same slope and intercept, rounds for integer types
 the on-disk dtype and writes the original header (affine, qform/sform codes, pixdim,
 dtype, scl_slope/scl_inter, extensions) unchanged.
 
+Damaged files
+-------------
+Before any voxel is read, the size the header claims must fit the file
+(:mod:`medden.io.claims`: the bytes after ``vox_offset``, or the gzip ratio bound), and a
+``.nii.gz`` is decompressed to its end, so that a gzip CRC or length error fails the read
+instead of passing altered voxels.
+
 ``meta.extra`` keys: ``header`` (nibabel header), ``affine`` (4×4 voxel-to-world),
 ``shape`` (on-disk array shape), ``slope``, ``intercept``.
 """
@@ -31,13 +38,16 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 from nibabel.openers import Opener
-from nibabel.volumeutils import array_to_file
+from nibabel.volumeutils import array_from_file, array_to_file
 
 from medden.io._values import check_shape, dtype_limits, to_stored
 from medden.io.atomic import atomic_write
+from medden.io.claims import check_compressed, check_stored
 from medden.io.image import ImageMeta, MedicalImage
 
 __all__ = ["read_nifti", "write_nifti", "probe_nifti"]
+
+_CHUNK = 1 << 20  # bytes decompressed at a time when checking a gzip stream to its end
 
 
 def _load(path: Path) -> nib.Nifti1Image:
@@ -48,7 +58,36 @@ def _load(path: Path) -> nib.Nifti1Image:
         raise ValueError(f"{path}: {len(image.shape)}-D NIfTI is not supported (2-D to 4-D)")
     if image.header.get_data_dtype().kind not in "iuf":
         raise ValueError(f"{path}: NIfTI data type {image.header.get_data_dtype()} unsupported")
+    _check_claimed_size(path, image)
     return image
+
+
+def _is_gzip(path: Path) -> bool:
+    return path.name.lower().endswith(".gz")
+
+
+def _check_claimed_size(path: Path, image: nib.Nifti1Image) -> None:
+    """Refuse a header whose voxels cannot be in the file (before reading them)."""
+    header = image.header
+    needed = math.prod(image.shape) * header.get_data_dtype().itemsize
+    offset = int(header.get_data_offset())
+    size = path.stat().st_size
+    if _is_gzip(path):
+        check_compressed("NIfTI (gzip)", offset + needed, size)
+    else:
+        check_stored("NIfTI", needed, size - offset)
+
+
+def _stored_voxels(path: Path, image: nib.Nifti1Image, header: nib.Nifti1Header) -> np.ndarray:
+    """The stored (unscaled) voxels; a gzip stream is read to its end, checking its CRC."""
+    if not _is_gzip(path):
+        return np.asanyarray(image.dataobj.get_unscaled())
+    with gzip.open(path, "rb") as stream:
+        voxels = array_from_file(image.shape, header.get_data_dtype(), stream,
+                                 offset=header.get_data_offset(), order="F")
+        while stream.read(_CHUNK):  # the end of the stream checks its CRC and length
+            pass
+    return voxels
 
 
 def probe_nifti(path: Path) -> int:
@@ -92,7 +131,7 @@ def read_nifti(path: Path) -> MedicalImage:
     slope, intercept = header.get_slope_inter()
     slope = 1.0 if slope is None else float(slope)
     intercept = 0.0 if intercept is None else float(intercept)
-    stored = np.asanyarray(image.dataobj.get_unscaled())
+    stored = _stored_voxels(path, image, header)
     data = _to_channel_first(stored).astype(np.float32)
     if (slope, intercept) != (1.0, 0.0):
         data *= np.float32(slope)

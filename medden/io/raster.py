@@ -15,6 +15,13 @@ a multi-page TIFF stack is ``(C, D, H, W)`` (``D`` = pages).  Modes:
 * TIFF compressed with LZW, JPEG and most codecs other than Deflate needs the optional
   ``imagecodecs`` package (tifffile raises a clear error without it).
 
+Damaged files
+-------------
+Before decoding, the size a header claims must fit the file (:mod:`medden.io.claims`: the
+stored bytes, or the decompression ratio bound), and every TIFF strip or tile must lie in
+the file: a tiled TIFF with tiles missing (offset or byte count 0) is refused rather than
+read with zero-filled holes.
+
 Writing
 -------
 Same format and mode as read, with values rounded, clipped to the dtype range and cast
@@ -41,10 +48,11 @@ from typing import Any
 
 import numpy as np
 import tifffile
-from PIL import Image, JpegImagePlugin, PngImagePlugin
+from PIL import Image, ImageMode, JpegImagePlugin, PngImagePlugin
 
 from medden.io._values import check_shape, dtype_limits, to_stored
 from medden.io.atomic import atomic_write
+from medden.io.claims import check_compressed, check_stored
 from medden.io.image import ImageMeta, MedicalImage
 from medden.io.jpeg_quality import DEFAULT_JPEG_QUALITY, estimate_jpeg_quality
 
@@ -125,9 +133,44 @@ def _jpeg_options(image: Image.Image) -> tuple[dict[str, Any], str]:
     return options, source
 
 
+def _check_pillow_size(path: Path, image: Image.Image) -> None:
+    """Refuse a PNG/JPEG header whose size the file's bytes cannot decode to."""
+    width, height = image.size
+    bits = 1 if image.mode == "1" else np.dtype(ImageMode.getmode(image.mode).typestr).itemsize * 8
+    decoded = -(-width * height * len(image.getbands()) * bits // 8)
+    check_compressed(image.format or "raster", decoded, path.stat().st_size)
+
+
+def _tiff_blocks(path: Path, series: tifffile.TiffPageSeries) -> int:
+    """Check that every strip or tile of ``series`` lies in the file; their coded bytes."""
+    size = path.stat().st_size
+    kind = "tiles" if series.keyframe.is_tiled else "strips"
+    coded = 0
+    for number, page in enumerate(series.pages):
+        blocks = list(zip(page.dataoffsets, page.databytecounts, strict=True))
+        missing = sum(offset == 0 or count == 0 for offset, count in blocks)
+        if missing:
+            raise ValueError(f"TIFF page {number}: {missing} of {len(blocks)} {kind} missing "
+                             "(offset or byte count 0)")
+        if any(offset + count > size for offset, count in blocks):
+            raise ValueError(f"TIFF page {number}: {kind} past the end of the file (truncated)")
+        coded += sum(count for _, count in blocks)
+    return coded
+
+
+def _check_tiff_size(path: Path, series: tifffile.TiffPageSeries) -> None:
+    """Refuse a TIFF whose pixel data cannot be what its tags claim (before decoding)."""
+    coded = _tiff_blocks(path, series)
+    if series.keyframe.compression == tifffile.COMPRESSION.NONE:
+        check_stored("TIFF", series.nbytes, coded)
+    else:
+        check_compressed("TIFF", series.nbytes, coded)
+
+
 def _read_pillow(path: Path) -> MedicalImage:
     _check_png_depth(path)
     with Image.open(path) as image:
+        _check_pillow_size(path, image)
         image.load()
         extra = {"codec": "pillow", "format": image.format, "save": _save_options(image)}
         if image.format in _JPEG_FORMATS:
@@ -153,10 +196,13 @@ def _read_pillow(path: Path) -> MedicalImage:
 
 def _read_tiff(path: Path) -> MedicalImage:
     with tifffile.TiffFile(path) as tif:
+        if not tif.series:
+            raise ValueError(f"{path}: TIFF without images")
         series = tif.series[0]
         page = series.keyframe
         if page.photometric not in _TIFF_PHOTOMETRIC:
             raise ValueError(f"{path}: TIFF photometric {page.photometric.name} not supported")
+        _check_tiff_size(path, series)
         array = series.asarray()
         axes = series.axes
         options = {
@@ -203,11 +249,13 @@ def probe_raster(path: Path) -> int:
             if not tif.series:
                 raise ValueError(f"{path}: TIFF without images")
             series = tif.series[0]
+            _check_tiff_size(path, series)
             return math.prod(n for n, axis in zip(series.shape, series.axes, strict=True)
                              if axis != "S")
     _check_png_depth(path)
     with Image.open(path) as image:
         width, height = image.size
+        _check_pillow_size(path, image)
         image.verify()
     return width * height
 
