@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from medden.commands._common import item_generator
 from medden.errors import UsageError
@@ -14,7 +15,7 @@ from medden.spec import parse_spec
 
 if TYPE_CHECKING:  # torch, the readers and the metrics are imported when the command runs
     from medden.io import MedicalImage, ScanItem
-    from medden.process import Operation
+    from medden.process import Operation, Prepare
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,9 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="the whole job on sample images: add noise, denoise, score, draw",
         description=(
-            "Add noise to every image of SAMPLES, denoise the noisy copies, print PSNR/SSIM of "
-            "noisy and denoised images against the clean ones, and write a clean / noisy / "
-            "denoised figure. Writes OUT/noisy, OUT/denoised, OUT/metrics.csv and "
+            "Add noise to every image of SAMPLES, denoise the noisy copies with medden's "
+            "default bundles (the one 'medden denoise' chooses for each image) and with a "
+            "classical filter (--model, default BM3D), print a table of PSNR against the "
+            "clean images and the time each took, and write a clean / noisy / bundle / filter "
+            "figure. Writes OUT/noisy, OUT/medden, OUT/classical, OUT/metrics.csv and "
             "OUT/side_by_side.png (previous demo outputs in OUT are replaced)."
         ),
     )
@@ -35,34 +38,62 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--noise", default="gaussian:sigma=25", metavar="SPEC",
                         help="noise SPEC (default gaussian:sigma=25)")
     parser.add_argument("--model", default="bm3d", metavar="SPEC",
-                        help="denoiser SPEC (default bm3d; needs the bm3d extra)")
+                        help="classical filter shown beside the bundles (default bm3d; needs "
+                             "the bm3d extra)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.set_defaults(func=run)
 
 
-def _figure_rows(samples: Path, noisy: Path, denoised: Path, scores: dict) -> list:
+#: The demo's versions of each image: (column title, OUT sub-folder).
+_VERSIONS = (("noisy", "noisy"), ("medden", "medden"), ("classical", "classical"))
+
+
+def _figure_rows(samples: Path, folders: dict[str, Path], scores: dict) -> list:
     from medden.intensity import fit_intensity
     from medden.io import scan
     from medden.io.lossy import find_output
     from medden.process import read_item
 
     rows = []
-    noisy_items = {i.key: i for i in scan(noisy).items}
-    denoised_items = {i.key: i for i in scan(denoised).items}
+    items = {label: {i.key: i for i in scan(folder).items} for label, folder in folders.items()}
     for item in scan(samples).items:
-        key = item.label
-        noisy_item, denoised_item = (find_output(item, noisy_items),
-                                     find_output(item, denoised_items))
-        if noisy_item is None or denoised_item is None:
+        found = {label: find_output(item, outputs) for label, outputs in items.items()}
+        if None in found.values():
             continue
         clean = read_item(item)
         mapping = fit_intensity(clean)
         panels = [("clean", mapping.normalise(clean.data))]
-        for label, found in (("noisy", noisy_item), ("denoised", denoised_item)):
-            psnr = scores[label].get(key, math.nan)
-            panels.append((f"{label} {psnr:.2f} dB", mapping.normalise(read_item(found).data)))
-        rows.append((key, panels))
+        for label, output in found.items():
+            psnr = scores[label].get(item.label, math.nan)
+            panels.append((f"{label} {psnr:.2f} dB", mapping.normalise(read_item(output).data)))
+        rows.append((item.label, panels))
     return rows
+
+
+def _bundles_prepare() -> tuple[Prepare, dict[str, Any]]:
+    """What ``medden denoise`` does without --bundle/--model: each image's default bundle."""
+    from medden.commands.denoise import add_denoiser_arguments, denoising
+
+    parser = argparse.ArgumentParser()
+    add_denoiser_arguments(parser)
+    return denoising(argparse.Namespace(**vars(parser.parse_args([])), modality=None,
+                                        quiet=True))
+
+
+def _table(scores: dict[str, dict[str, float]], bundles: dict[str, str], model: str,
+           seconds: dict[str, float]) -> str:
+    """PSNR of every image for each version, and the time each denoiser took (``bundles``:
+    the bundle of each image, by file stem)."""
+    names = [n for n in scores["noisy"] if n != "mean"] + ["mean"]
+    header = ("image", "medden bundle", "noisy", "medden", model)
+    rows = [(n, bundles.get(Path(n).stem, ""), *(f"{scores[v].get(n, math.nan):.2f}"
+                                      for v, _ in _VERSIONS)) for n in names]
+    rows.append(("seconds", "", "", f"{seconds['medden']:.1f}", f"{seconds['classical']:.1f}"))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+             for row in [header, *rows]]
+    return "\n".join(["PSNR (dB) against the clean images", *lines])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,39 +106,47 @@ def run(args: argparse.Namespace) -> int:
     if not args.samples.is_dir():
         raise UsageError(f"samples folder '{args.samples}' does not exist")
     noise = noise_registry.create(args.noise)
-    network = pipeline_registry.create("single", model=parse_spec(args.model))
-    runner = Denoising(network)
-    noisy_dir, denoised_dir = args.out / "noisy", args.out / "denoised"
+    runner = Denoising(pipeline_registry.create("single", model=parse_spec(args.model)))
+    folders = {label: args.out / sub for label, sub in _VERSIONS}
 
     def add_noise(image: MedicalImage, item: ScanItem) -> Operation:
         generator = item_generator(args.seed, item.key)
         return Operation(args.noise, lambda t: noise(t.unsqueeze(0), generator)[0],
                          f"synthetic noise ({args.noise})")
 
-    def denoise(image: MedicalImage, item: ScanItem) -> Operation:
+    def classical(image: MedicalImage, item: ScanItem) -> Operation:
         return Operation(args.model, lambda t: runner(t, out=t),
                          f"denoised by medden ({args.model})")
 
-    reports = [
-        process_tree(args.samples, noisy_dir, add_noise, command="noise", method=args.noise,
-                     existing="overwrite", progress=False),
-        process_tree(noisy_dir, denoised_dir, denoise, command="denoise", method=args.model,
-                     existing="overwrite", progress=False),
-    ]
+    print(f"[1/3] adding {args.noise} to the images of {args.samples}", flush=True)
+    reports = [process_tree(args.samples, folders["noisy"], add_noise, command="noise",
+                            method=args.noise, existing="overwrite")]
+    seconds = {}
+    for step, (label, title) in enumerate((("medden", "medden's default bundles"),
+                                           ("classical", args.model)), start=2):
+        print(f"[{step}/3] denoising with {title}", flush=True)
+        start = time.perf_counter()
+        prepare, settings = (_bundles_prepare() if label == "medden" else
+                              (classical, {"method": args.model}))
+        reports.append(process_tree(folders["noisy"], folders[label], prepare,
+                                    command="denoise", existing="overwrite", **settings))
+        seconds[label] = time.perf_counter() - start
     scores: dict[str, dict[str, float]] = {}
-    lines = []
-    for label, folder in (("noisy", noisy_dir), ("denoised", denoised_dir)):
-        rows, _ = evaluate_folders(args.samples, folder)
-        scores[label] = {r["file"]: r["psnr"] for r in rows}
-        lines += [(r["file"], label, r["psnr"], r["ssim"]) for r in rows]
-    print(f"noise {args.noise}, denoiser {args.model}")
-    print(f"{'image':<40} {'version':<9} {'PSNR dB':>8} {'SSIM':>6}")
-    for file, label, psnr, ssim in sorted(lines, key=lambda x: (x[0] == "mean", x[0])):
-        print(f"{file:<40} {label:<9} {psnr:>8.2f} {ssim:>6.3f}")
     with (args.out / "metrics.csv").open("w") as handle:
         handle.write("image,version,psnr,ssim\n")
-        handle.writelines(f"{f},{v},{p:.4f},{s:.4f}\n" for f, v, p, s in lines)
-    figure = side_by_side(_figure_rows(args.samples, noisy_dir, denoised_dir, scores),
+        for label, folder in folders.items():
+            rows, problems = evaluate_folders(args.samples, folder)
+            for name, reason in problems:
+                print(f"{label} {name}: not scored: {reason}")
+            scores[label] = {r["file"]: r["psnr"] for r in rows}
+            handle.writelines(f"{r['file']},{label},{r['psnr']:.4f},{r['ssim']:.4f}\n"
+                              for r in rows)
+    # by stem: a noisy copy of a JPEG is a PNG
+    bundles = {Path(r.input).stem: (r.model or "").removeprefix("bundle ")
+               for r in reports[1].results}
+    print(f"noise {args.noise}")
+    print(_table(scores, bundles, args.model, seconds))
+    figure = side_by_side(_figure_rows(args.samples, folders, scores),
                           args.out / "side_by_side.png")
     print(f"figure: {figure}")
     failed = sum(len(r.failed) for r in reports)
