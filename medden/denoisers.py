@@ -15,7 +15,8 @@
 * ``--checkpoint FILE``: a medden training checkpoint (:func:`medden.train.load_checkpoint`).
 * ``--model SPEC`` / ``--pipeline SPEC``: anything registered; learned networks are refused
   (a SPEC carries no trained weights).
-* none of these: the bundle of the image's modality, :data:`MODALITY_BUNDLES`.
+* ``--modality``: its bundle, :data:`MODALITY_BUNDLES`; none of these: each image's bundle
+  by the rules of :mod:`medden.default_bundle`.
 """
 
 from __future__ import annotations
@@ -47,9 +48,8 @@ __all__ = [
     "network_from_spec",
 ]
 
-#: DICOM Modality (and ``"RGB"`` for colour rasters) or ``--modality`` value -> bundle NAME.
+#: ``--modality`` value -> bundle NAME.
 MODALITY_BUNDLES = {
-    "CR": "xray", "DX": "xray", "RG": "xray", "CT": "ct", "MR": "mri", "RGB": "multimodal",
     "ct": "ct", "mr": "mri", "mri": "mri", "rgb": "multimodal",
     "xray": "xray", "x-ray": "xray", "cr": "xray", "dx": "xray", "dr": "xray", "mg": "xray",
 }
@@ -82,7 +82,7 @@ class Network:
 
 
 def bundle_for_modality(modality: str | None) -> str:
-    """The bundle NAME for a DICOM Modality, ``"RGB"`` or a ``--modality`` value.
+    """The bundle NAME for a ``--modality`` value.
 
     Raises
     ------
