@@ -24,6 +24,8 @@ Guarantees
   :data:`~medden.errors.INTERRUPTS` (a decoder's panic is a ``BaseException``).
   ``report.json`` lists every input; file names that are not UTF-8 are recorded reversibly
   (:mod:`medden.io.names`) and shown with ``\\xHH`` escapes.
+* A DICOM series with a member that cannot be read fails as a whole (the reason names the
+  member), rather than being written without that slice.
 * Size: an input whose headers claim more than ``max_pixels`` pixels per channel (a DICOM
   series: all its slices) fails without being read; the readers refuse a header whose size
   the file's bytes cannot hold (:mod:`medden.io.claims`).
@@ -461,6 +463,15 @@ def _report_clash(outputs: list[Path], destination: Path) -> str | None:
     return None
 
 
+def _incomplete(item: ScanItem, root: Path) -> str | None:
+    """Why a DICOM series with damaged members is not written; or None."""
+    if not item.damaged:
+        return None
+    damaged = "; ".join(f"{p.relative_to(root)}: {why}" for p, why in item.damaged)
+    return (f"the series is incomplete, {len(item.damaged)} of its files cannot be read "
+            f"({damaged}); nothing of it is written")
+
+
 def _too_large(item: ScanItem, max_pixels: int) -> str | None:
     """Why ``item`` is not read: more pixels than ``max_pixels``; or None."""
     if item.pixels > max_pixels:
@@ -497,7 +508,7 @@ def _plan(
             continue
         reason = (_clash_reason(items[clashes[index]], outputs[0], renamed[index])
                   if index in clashes else _report_clash(outputs, destination)
-                  ) or _too_large(item, max_pixels)
+                  ) or _incomplete(item, root) or _too_large(item, max_pixels)
         if reason is not None:
             done[index] = FileResult(label, "failed", files=files, reason=reason)
             continue
@@ -588,6 +599,7 @@ def _compute(task: _Task, image: MedicalImage, prepare: Prepare,
              modality: str | None, output_format: OutputFormat) -> Operation:
     """Validate, normalise, apply the operation and restore units, in ``image.data``;
     choose how the image is written."""
+    task.notes += image.meta.extra.get("repairs", [])
     data = np.require(image.data, np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
     _check_values(data)
     operation = prepare(image, task.item)

@@ -38,7 +38,9 @@ anything else is written as Explicit VR Little Endian.
 ``meta.extra`` keys: ``datasets`` (pydicom datasets without Pixel Data, in plane order),
 ``filenames``, ``layout`` (``"file"``: write to the given path; ``"series"``: the given
 path is a directory receiving one file per instance under its original name), ``rescale``
-(per-plane slope and intercept, shape ``(P, 2)``), ``volume`` (data has a slice axis).
+(per-plane slope and intercept, shape ``(P, 2)``), ``volume`` (data has a slice axis), and
+``repairs`` (what :func:`medden.io.dicom_repair.repair` filled in) and ``series_key`` (the
+series identity, folder included) when there was any.
 """
 
 from __future__ import annotations
@@ -62,13 +64,16 @@ from pydicom.uid import (
     JPEGLSNearLossless,
 )
 
+from medden.errors import INTERRUPTS
 from medden.io._values import check_shape, to_stored
 from medden.io.atomic import atomic_write
 from medden.io.claims import check_compressed
 from medden.io.dicom_derived import derive_instance
+from medden.io.dicom_repair import repair, series_identity
 from medden.io.image import ImageMeta, MedicalImage
 
-__all__ = ["read_dicom_file", "read_dicom_series", "write_dicom", "probe_dicom", "DicomProbe"]
+__all__ = ["read_dicom_file", "read_dicom_series", "write_dicom", "probe_dicom", "DicomProbe",
+           "identify_damaged"]
 
 _PIXEL_DATA = 0x7FE00010
 #: Syntaxes whose coding always loses information, and those whose coding may (the dataset's
@@ -88,6 +93,7 @@ class _Entry:
     rescale: np.ndarray
     decompressed_from: str | None
     lossy_compression: str | None
+    repairs: list[str]
 
 
 def _stored_dtype(ds: Dataset) -> np.dtype:
@@ -203,6 +209,7 @@ def _read_entry(path: Path) -> _Entry:
     if "PixelData" not in ds:
         raise ValueError(f"{path}: no integer Pixel Data (not an image, or float pixel data)")
     _ensure_transfer_syntax(ds)
+    repairs = repair(ds)
     dtype = _stored_dtype(ds)
     syntax = ds.file_meta.TransferSyntaxUID
     _check_pixel_data(ds, syntax)
@@ -221,7 +228,7 @@ def _read_entry(path: Path) -> _Entry:
         ds.PhotometricInterpretation = "RGB"  # pixel_array converted YCbCr to RGB
     del ds.PixelData  # the writer sets new pixel data; frees the decoded buffer
     return _Entry(path, ds, planes.astype(dtype, copy=False), _frame_rescale(ds, frames),
-                  decompressed_from, lossy_compression)
+                  decompressed_from, lossy_compression, repairs)
 
 
 def _slice_order(entries: list[_Entry]) -> list[int]:
@@ -280,6 +287,10 @@ def _image(entries: list[_Entry], layout: str) -> MedicalImage:
         names = sorted({getattr(e, key) for e in entries} - {None})
         if names:
             extra[key] = ", ".join(names)
+    repairs = list(dict.fromkeys(note for e in entries for note in e.repairs))
+    if repairs:
+        extra["repairs"] = repairs
+        extra["series_key"] = series_identity(entries[0].ds, str(entries[0].path.parent))
     first = entries[0].ds
     meta = ImageMeta(
         source=entries[0].path,
@@ -319,7 +330,7 @@ def read_dicom_series(paths: list[Path]) -> MedicalImage:
     entries = [_read_entry(p) for p in paths]
     first = entries[0]
     for entry in entries[1:]:
-        if entry.ds.get("SeriesInstanceUID") != first.ds.get("SeriesInstanceUID"):
+        if series_identity(entry.ds) != series_identity(first.ds):
             raise ValueError(f"{entry.path} and {first.path} belong to different series")
         if entry.planes.shape[1] != 1:
             raise ValueError(f"{entry.path}: a multi-frame file cannot be part of a series")
@@ -385,6 +396,7 @@ def write_dicom(
             stored[:, p] = to_stored(block[:, p], dtype, low, high, slope=slope,
                                      intercept=intercept)
         out = derive_instance(ds, derivation=derivation, series_uid_map=series_uid_map,
+                              series_key=extra.get("series_key"),
                               series_suffix=series_suffix, uid_salt=uid_salt)
         out.PixelData = _pixel_bytes(ds, stored)
         out["PixelData"].VR = "OB" if dtype.itemsize == 1 else "OW"
@@ -447,12 +459,25 @@ def probe_dicom(path: Path) -> DicomProbe:
                 f"truncated DICOM: pixel data needs {needed} bytes, the file holds {available}"
             )
     series_uid = str(ds.get("SeriesInstanceUID") or "") or None
+    identity = series_identity(ds, str(path.parent))
     position, orientation = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
-    if frames > 1 or series_uid is None or not position or not orientation:
+    if frames > 1 or identity is None or not position or not orientation:
         return DicomProbe(series_uid, None, rows * cols * frames)
     key = (
-        series_uid, rows, cols, samples,
+        identity, rows, cols, samples,
         tuple(round(float(v), 4) for v in orientation),
         str(ds.get("EchoNumbers", "")), str(ds.get("TemporalPositionIdentifier", "")),
     )
     return DicomProbe(series_uid, key, rows * cols)
+
+
+def identify_damaged(path: Path) -> str | None:
+    """The series identity (:func:`medden.io.dicom_repair.series_identity`) of a DICOM file
+    :func:`probe_dicom` refused, when its header still gives one; else None."""
+    try:
+        ds = pydicom.dcmread(path, force=True, stop_before_pixels=True)
+        return series_identity(ds, str(Path(path).parent))
+    except INTERRUPTS:
+        raise
+    except BaseException:  # noqa: BLE001 - a header too damaged to name its series
+        return None

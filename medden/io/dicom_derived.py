@@ -7,7 +7,9 @@ first two kept), a Derivation Description, a suffix on the Series Description sa
 it is (``" denoised"``, ``" noisy"``), a Source Image Sequence referencing the source instance
 (purpose "Source image for image processing operation", DCM 121322) and an entry in the
 Referenced Series Sequence.
-Every other element is left exactly as read.
+Every other element is left exactly as read.  A source without a Series, Study or SOP
+Instance UID (:mod:`medden.io.dicom_repair`) gets new ones made from what identifies it
+instead, and no reference to the instance it cannot name.
 
 New UIDs are random, or, given a ``uid_salt`` (what the run did: the command, the method and
 its settings), derived from the salt and the source UID: the same run over the same source
@@ -21,6 +23,8 @@ import copy
 
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+
+from medden.io.dicom_repair import instance_identity, series_identity
 
 __all__ = ["derive_instance", "derived_uid", "DERIVED_KEYWORDS"]
 
@@ -85,7 +89,8 @@ def _add_referenced_series(out: Dataset, source: Dataset) -> None:
 
 
 def derive_instance(ds: Dataset, *, derivation: str, series_uid_map: dict[str, str],
-                    series_suffix: str = "denoised", uid_salt: str | None = None) -> Dataset:
+                    series_suffix: str = "denoised", uid_salt: str | None = None,
+                    series_key: str | None = None) -> Dataset:
     """A copy of ``ds`` relabelled as a derived instance (see the module docstring).
 
     Parameters
@@ -102,6 +107,9 @@ def derive_instance(ds: Dataset, *, derivation: str, series_uid_map: dict[str, s
     uid_salt : str, optional
         Derive the new UIDs from it and the source UIDs (:func:`derived_uid`) instead of
         drawing them at random.
+    series_key : str, optional
+        What the source series is known by (:func:`medden.io.dicom_repair.series_identity`
+        with its folder); default: the dataset's own identity.
 
     Returns
     -------
@@ -110,18 +118,21 @@ def derive_instance(ds: Dataset, *, derivation: str, series_uid_map: dict[str, s
         is uncompressed little endian, Explicit VR Little Endian otherwise).
     """
     out = copy.deepcopy(ds)
-    source_series = str(ds.get("SeriesInstanceUID") or "")
+    source_series = series_key or series_identity(ds) or ""
     if source_series not in series_uid_map:
         series_uid_map[source_series] = derived_uid(source_series, uid_salt, "series")
-    out.SOPInstanceUID = derived_uid(str(ds.SOPInstanceUID), uid_salt, "instance")
+    out.SOPInstanceUID = derived_uid(instance_identity(ds, source_series), uid_salt, "instance")
     out.SeriesInstanceUID = series_uid_map[source_series]
+    if not ds.get("StudyInstanceUID"):
+        out.StudyInstanceUID = derived_uid(source_series, uid_salt, "study")
     out.ImageType = _image_type(ds)
     out.DerivationDescription = derivation
     description = str(ds.get("SeriesDescription") or "")
     suffix = f" {series_suffix}"
     out.SeriesDescription = (description[: _LO_MAX - len(suffix)] + suffix).strip()
-    out.SourceImageSequence = [_source_reference(ds)]
-    _add_referenced_series(out, ds)
+    if ds.get("SOPInstanceUID"):  # a source without its own UID cannot be referenced
+        out.SourceImageSequence = [_source_reference(ds)]
+        _add_referenced_series(out, ds)
 
     meta = out.file_meta
     meta.MediaStorageSOPClassUID = out.SOPClassUID

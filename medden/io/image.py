@@ -17,7 +17,9 @@ except ``extra["decompressed_from"]``: the name of the compressed DICOM transfer
 image was decoded from (absent when the input was not compressed), and
 ``extra["lossy_compression"]``: the lossy coding the values were decoded from (``"JPEG"``,
 ``"TIFF JPEG"``, a DICOM transfer syntax name; absent when the input was stored without
-loss).  :mod:`medden.io.lossy` decides how such an image is written.
+loss), and ``extra["repairs"]``: what the reader filled in for a non-conformant file
+(:mod:`medden.io.dicom_repair`; absent when nothing was).  :mod:`medden.io.lossy` decides
+how such an image is written; the batch reports the repairs.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Literal
 
 from medden.errors import INTERRUPTS
 from medden.io.detect import detect_format
-from medden.io.dicom import probe_dicom
+from medden.io.dicom import identify_damaged, probe_dicom
 from medden.io.nifti import probe_nifti
 from medden.io.raster import probe_raster
 
@@ -41,6 +41,9 @@ class ScanItem:
     pixels : int
         Its number of pixels (voxels of a volume; per channel), from the headers: what
         reading and denoising it costs, for sharding work (:mod:`medden.shard`).
+    damaged : list of (Path, str)
+        Files of the same DICOM series that cannot be read, with the reason: the series is
+        incomplete (not in ``paths``).
     """
 
     kind: Literal["dicom_series", "nifti", "raster"]
@@ -48,6 +51,7 @@ class ScanItem:
     relpath: Path
     series_uid: str | None = None
     pixels: int = 0
+    damaged: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -107,11 +111,14 @@ def _series_item(paths: list[Path], base: Path, series_uid: str | None,
 def scan(root: Path | str) -> ScanResult:
     """Recursively find images under ``root`` (a folder, or one file).
 
-    DICOM files are recognised by content and grouped into volumes by SeriesInstanceUID
+    DICOM files are recognised by content and grouped into volumes by SeriesInstanceUID (when
+    it is empty, by what stands for it: :func:`medden.io.dicom_repair.series_identity`)
     (and image size and orientation, so a localizer sharing the series stays apart); files
     without patient geometry (radiographs) and multi-frame files are items of their own.
     Files that are not images, and images that cannot be read (truncated DICOM pixel data,
-    corrupt headers), are listed in ``skipped`` with the reason instead of raising.
+    corrupt headers), are listed in ``skipped`` with the reason instead of raising -- except
+    a damaged DICOM file whose header still names a series of volume slices found: it is
+    listed in that series' ``damaged``.
     Hidden files and folders are ignored.
 
     Raises
@@ -129,6 +136,8 @@ def scan(root: Path | str) -> ScanResult:
     result = ScanResult()
     stacks: dict[tuple, list[Path]] = defaultdict(list)
     stack_pixels: dict[tuple, int] = defaultdict(int)
+    stack_uids: dict[tuple, str | None] = {}
+    damaged: dict[str, list[tuple[Path, str]]] = defaultdict(list)
     for path in files:
         try:
             kind = detect_format(path)
@@ -141,6 +150,7 @@ def scan(root: Path | str) -> ScanResult:
                                                      probe.pixels))
                 else:
                     stacks[probe.stack_key].append(path)
+                    stack_uids[probe.stack_key] = probe.series_uid
                     stack_pixels[probe.stack_key] += probe.pixels
             else:
                 pixels = (probe_nifti if kind == "nifti" else probe_raster)(path)
@@ -149,8 +159,18 @@ def scan(root: Path | str) -> ScanResult:
         except INTERRUPTS:
             raise
         except BaseException as exc:  # noqa: BLE001 - a bad file is reported, never fatal
-            result.skipped.append((path, f"unreadable: {type(exc).__name__}: {exc}"))
+            reason = f"unreadable: {type(exc).__name__}: {exc}"
+            identity = identify_damaged(path) if kind == "dicom" else None
+            if identity is None:
+                result.skipped.append((path, reason))
+            else:
+                damaged[identity].append((path, reason))
     for key, paths in stacks.items():
-        result.items.append(_series_item(paths, base, key[0], stack_pixels[key]))
+        item = _series_item(paths, base, stack_uids[key], stack_pixels[key])
+        item.damaged.extend(damaged.get(key[0], []))
+        result.items.append(item)
+    members = {key[0] for key in stacks}
+    result.skipped += [entry for identity, entries in damaged.items()
+                       if identity not in members for entry in entries]
     result.items.sort(key=lambda item: (str(item.relpath), str(item.paths[0])))
     return result
