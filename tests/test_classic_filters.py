@@ -190,6 +190,45 @@ def test_switching_median_replaces_impulses_only():
     assert torch.equal(model_registry.create("switching_median")(volume)[:, :, 1], out)
 
 
+def _switching_median_reference(x: torch.Tensor, threshold: float = 0.1,
+                                max_window: int = 7) -> torch.Tensor:
+    """The switching median's definition on every pixel (the filter takes medians at the
+    extreme pixels only)."""
+    planes = x.reshape(-1, *x.shape[-2:])
+
+    def windows(p: torch.Tensor, size: int) -> torch.Tensor:
+        pad = size // 2
+        mode = "reflect" if min(p.shape[-2:]) > pad else "replicate"
+        padded = torch.nn.functional.pad(p.unsqueeze(1), (pad,) * 4, mode=mode)
+        return torch.nn.functional.unfold(padded, size).reshape(p.shape[0], size * size,
+                                                                *p.shape[-2:])
+
+    median = windows(planes, 3).median(dim=1).values
+    pending = ((planes == 0) | (planes == 1)) & ((planes - median).abs() > threshold)
+    clean = torch.where(pending, torch.full_like(planes, float("nan")), planes)
+    out = planes
+    for size in range(3, max_window + 1, 2):
+        local = windows(clean, size).nanmedian(dim=1).values
+        found = pending & ~torch.isnan(local)
+        out, pending = torch.where(found, local, out), pending & ~found
+    return torch.where(pending, median, out).reshape(x.shape)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 40, 50), (2, 3, 9, 17), (1, 1, 2, 3), (1, 2, 3, 8, 8)])
+@pytest.mark.parametrize("amount", [0.0, 0.02, 0.4, 0.95])
+def test_switching_median_matches_its_definition_exactly(shape, amount):
+    generator = torch.Generator().manual_seed(len(shape) + int(100 * amount))
+    x = torch.rand(shape, generator=generator)
+    draw = torch.rand(shape, generator=generator)
+    x[draw < amount / 2] = 0.0
+    x[(draw >= amount / 2) & (draw < amount)] = 1.0
+    x[..., :2, :3] = 1.0  # a white block: its pixels are not impulses
+    for params in ({}, {"threshold": 0.3, "max_window": 3}, {"max_window": 9}):
+        spec = ",".join(f"{k}={v}" for k, v in params.items())
+        out = model_registry.create(f"switching_median:{spec}" if spec else "switching_median")
+        assert torch.equal(out(x), _switching_median_reference(x, **params))
+
+
 @needs_bm3d
 @pytest.mark.parametrize("channels", [1, 3])
 def test_bm3d_passes_through_an_image_without_measurable_noise(channels):

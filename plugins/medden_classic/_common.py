@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from skimage.restoration import estimate_sigma
 
 __all__ = ["estimate_noise", "noise_level", "per_channel", "slicewise", "require_positive"]
 
@@ -20,6 +19,8 @@ def estimate_noise(image: np.ndarray) -> float:
     Uses :func:`skimage.restoration.estimate_sigma` (median absolute deviation of the finest
     wavelet detail coefficients), averaged over channels.
     """
+    from skimage.restoration import estimate_sigma  # seconds to import: only when estimating
+
     return float(estimate_sigma(image, average_sigmas=True, channel_axis=0))
 
 

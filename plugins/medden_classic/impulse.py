@@ -21,14 +21,19 @@ from medden_classic._common import require_positive
 __all__ = ["SwitchingMedianFilter"]
 
 
-def _windows(planes: torch.Tensor, size: int) -> torch.Tensor:
-    """``(P, H, W)`` planes -> ``(P, size * size, H, W)`` neighbourhoods (borders mirrored,
-    or replicated on planes too small to mirror)."""
-    count, height, width = planes.shape
+def _windows(planes: torch.Tensor, size: int, plane: torch.Tensor, row: torch.Tensor,
+             col: torch.Tensor) -> torch.Tensor:
+    """The ``size x size`` neighbourhoods ``(K, size * size)`` of the ``K`` pixels
+    ``(plane, row, col)`` of ``(P, H, W)`` planes (borders mirrored, or replicated on planes
+    too small to mirror)."""
+    height, width = planes.shape[-2:]
     pad = size // 2
     mode = "reflect" if min(height, width) > pad else "replicate"
-    padded = F.pad(planes.unsqueeze(1), (pad, pad, pad, pad), mode=mode)
-    return F.unfold(padded, size).reshape(count, size * size, height, width)
+    padded = F.pad(planes.unsqueeze(1), (pad, pad, pad, pad), mode=mode)[:, 0]
+    offsets = torch.arange(size, device=planes.device)
+    rows = (row[:, None] + offsets)[:, :, None]
+    cols = (col[:, None] + offsets)[:, None, :]
+    return padded[plane[:, None, None], rows, cols].reshape(-1, size * size)
 
 
 class SwitchingMedianFilter(ClassicalDenoiser):
@@ -71,19 +76,23 @@ class SwitchingMedianFilter(ClassicalDenoiser):
         """Filter a batch ``(N, C, H, W)`` or ``(N, C, D, H, W)``; same shape out."""
         shape = x.shape
         planes = x.reshape(-1, shape[-2], shape[-1])
-        median = _windows(planes, 3).median(dim=1).values
-        impulse = ((planes == 0) | (planes == 1)) & ((planes - median).abs() > self.threshold)
+        # Only extreme pixels can be impulses: medians are taken at those pixels alone.
+        extreme = ((planes == 0) | (planes == 1)).nonzero()
+        plane, row, col = extreme[:, 0], extreme[:, 1], extreme[:, 2]
+        median = _windows(planes, 3, plane, row, col).median(dim=1).values
+        impulse = (planes[plane, row, col] - median).abs() > self.threshold
         if not bool(impulse.any()):
             return x
-        clean = torch.where(impulse, torch.full_like(planes, float("nan")), planes)
-        out = planes
-        pending = impulse
+        plane, row, col, median = plane[impulse], row[impulse], col[impulse], median[impulse]
+        clean = planes.index_put([plane, row, col], torch.tensor(float("nan")))
+        replaced = median.clone()  # kept where no window holds a clean neighbour
+        pending = torch.arange(plane.numel(), device=x.device)
         for size in range(3, self.max_window + 1, 2):
-            local = _windows(clean, size).nanmedian(dim=1).values
-            found = pending & ~torch.isnan(local)
-            out = torch.where(found, local, out)
-            pending = pending & ~found
-            if not bool(pending.any()):
+            local = _windows(clean, size, plane[pending], row[pending], col[pending])
+            local = local.nanmedian(dim=1).values
+            found = ~torch.isnan(local)
+            replaced[pending[found]] = local[found]
+            pending = pending[~found]
+            if pending.numel() == 0:
                 break
-        out = torch.where(pending, median, out)
-        return out.reshape(shape)
+        return planes.index_put([plane, row, col], replaced).reshape(shape)
