@@ -44,7 +44,8 @@ import torch
 from medden.choices import MODALITIES
 from medden.io.image import MedicalImage
 
-__all__ = ["IntensityMap", "fit_intensity", "CT_WINDOW", "CT_MAP", "PERCENTILES", "MODALITIES"]
+__all__ = ["IntensityMap", "fit_intensity", "CT_WINDOW", "CT_MAP", "PERCENTILES", "MODALITIES",
+           "OutsideWindow", "hold_outside_window"]
 
 #: HU window used for CT: [low, high].
 CT_WINDOW = (-1024.0, 3071.0)
@@ -97,6 +98,59 @@ class IntensityMap:
 
 #: The map of every CT image (values in HU): :data:`CT_WINDOW` onto [0, 1].
 CT_MAP = IntensityMap(offset=CT_WINDOW[0], scale=CT_WINDOW[1] - CT_WINDOW[0])
+
+
+@dataclass(frozen=True)
+class OutsideWindow:
+    """Pixels of a CT image outside the HU window, set aside while a denoiser runs.
+
+    Attributes
+    ----------
+    indices : np.ndarray
+        Flat indices of the pixels.
+    values : np.ndarray
+        Their normalised values, as they were.
+    """
+
+    indices: np.ndarray
+    values: np.ndarray
+
+    def put_back(self, data: np.ndarray) -> None:
+        """Restore the pixels, exactly, in a normalised array of the original shape."""
+        data.reshape(-1)[self.indices] = self.values
+
+
+def hold_outside_window(data: np.ndarray, mapping: IntensityMap) -> OutsideWindow | None:
+    """Set aside the pixels of a CT image that lie outside the window, clamping them into it.
+
+    Below -1024 HU a CT image holds no tissue but the scanner's padding outside the
+    reconstructed field of view (-2000, -2048 or -3024 HU, often without a
+    PixelPaddingValue); above 3071 HU only metal. Networks never saw either: a field of
+    view edge at -3024 HU inflates their noise estimate and blurs the whole slice. The
+    denoiser gets these pixels at the window's edge, and :meth:`OutsideWindow.put_back`
+    restores them unchanged afterwards.
+
+    Parameters
+    ----------
+    data : np.ndarray
+        A normalised image, changed in place (clamped to [0, 1]) when anything is held.
+    mapping : IntensityMap
+        Its map; only :data:`CT_MAP` images are held.
+
+    Returns
+    -------
+    OutsideWindow or None
+        None for other maps or when every pixel is inside the window.
+    """
+    if mapping != CT_MAP:
+        return None
+    flat = data.reshape(-1)
+    indices = np.flatnonzero((flat < 0.0) | (flat > 1.0))
+    if indices.size == 0:
+        return None
+    held = OutsideWindow(indices, flat[indices].copy())
+    np.clip(data, 0.0, 1.0, out=data)
+    return held
 
 
 def _strategy(image: MedicalImage, modality: str | None) -> str:

@@ -60,7 +60,7 @@ import torch
 from tqdm import tqdm
 
 from medden.errors import INTERRUPTS, UsageError
-from medden.intensity import IntensityMap, fit_intensity
+from medden.intensity import IntensityMap, fit_intensity, hold_outside_window
 from medden.io import (
     MedicalImage,
     ScanItem,
@@ -607,6 +607,7 @@ def _compute(task: _Task, image: MedicalImage, prepare: Prepare,
     task.notes.extend(operation.notes)
     mapping: IntensityMap = fit_intensity(image, modality or operation.modality)
     _map_in_place(data, mapping.normalise)
+    outside = hold_outside_window(data, mapping)
     before = data.copy() if operation.inspect is not None else None  # apply may overwrite
     result = operation.apply(torch.from_numpy(data))
     out = np.require(result.detach().cpu().numpy(), np.float32, ["C_CONTIGUOUS", "WRITEABLE"])
@@ -615,6 +616,8 @@ def _compute(task: _Task, image: MedicalImage, prepare: Prepare,
                          f"to {out.shape}")
     if operation.inspect is not None:
         task.qc = operation.inspect(before, out, mapping)
+    if outside is not None:
+        outside.put_back(out)
     _map_in_place(out, mapping.denormalise)
     image.data = out
     _choose_encoding(task, image, output_format)

@@ -180,6 +180,29 @@ def test_filtered_values_stay_in_the_stored_range(tmp_path):
     assert not np.array_equal(stored, pixels)  # it was filtered
 
 
+def test_ct_padding_outside_the_field_of_view_is_kept_and_does_not_leak_in(tmp_path):
+    """Scanners pad outside the reconstructed circle with -3024 HU (no tissue); the denoiser
+    works in the HU window, so the padding comes back as it was and the image inside is
+    what the same slice padded with air (-1024 HU) gives."""
+    source = pydicom.dcmread(CT_SMALL)
+    rows, cols = np.mgrid[:128, :128]
+    outside = (rows - 63.5) ** 2 + (cols - 63.5) ** 2 > 60 ** 2
+    results = {}
+    for padding in (-3024, -1024):
+        ds = copy.deepcopy(source)
+        pixels = source.pixel_array.astype(np.int16)
+        pixels[outside] = padding + 1024  # RescaleIntercept -1024
+        ds.PixelData = pixels.tobytes()
+        folder = tmp_path / str(padding)
+        (folder / "in").mkdir(parents=True)
+        ds.save_as(folder / "in" / "slice.dcm", enforce_file_format=True)
+        assert main(["denoise", str(folder / "in"), str(folder / "out"),
+                     "--model", "gaussian_filter:sigma=2", "--quiet"]) == 0
+        results[padding] = _hu(pydicom.dcmread(folder / "out" / "slice.dcm"))
+    assert (results[-3024][outside] == -3024).all()
+    np.testing.assert_allclose(results[-3024][~outside], results[-1024][~outside], atol=1)
+
+
 def test_resume_redoes_a_partly_written_series_as_one_series(tmp_path):
     _write_series(tmp_path / "in" / "series")
     args = ["denoise", str(tmp_path / "in"), str(tmp_path / "out"), "--model", "identity",

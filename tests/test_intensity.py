@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from medden.intensity import CT_WINDOW, IntensityMap, fit_intensity
+from medden.intensity import CT_MAP, CT_WINDOW, IntensityMap, fit_intensity, hold_outside_window
 from medden.io import read_image
 from medden.io.image import ImageMeta, MedicalImage
 
@@ -96,3 +96,23 @@ def test_unknown_modality_and_empty_images_are_errors():
         fit_intensity(image, "ctt")
     with pytest.raises(ValueError, match="no finite"):
         fit_intensity(image_of(np.full((1, 2, 2), np.nan), "float32", fmt="nifti"))
+
+
+def test_ct_pixels_outside_the_window_are_held_and_put_back_exactly():
+    hu = np.array([[-3024.0, -1024.0, 40.0], [3071.0, 3500.0, -2000.0]], np.float32)
+    data = CT_MAP.normalise(hu)
+    original = data.copy()
+    held = hold_outside_window(data, CT_MAP)
+    assert held is not None
+    assert sorted(held.indices.tolist()) == [0, 4, 5]
+    assert data.min() == 0.0 and data.max() == 1.0  # the denoiser sees the window only
+    np.testing.assert_array_equal(data.reshape(-1)[[1, 2, 3]], original.reshape(-1)[[1, 2, 3]])
+    data[:] = 0.5  # whatever the denoiser made of them
+    held.put_back(data)
+    np.testing.assert_array_equal(data.reshape(-1)[[0, 4, 5]], original.reshape(-1)[[0, 4, 5]])
+
+
+def test_only_ct_holds_and_nothing_outside_holds_nothing():
+    tails = np.array([-0.2, 0.5, 1.3], np.float32)  # percentile tails of an MR image
+    assert hold_outside_window(tails.copy(), IntensityMap(offset=0.0, scale=1.0)) is None
+    assert hold_outside_window(np.array([0.0, 0.5, 1.0], np.float32), CT_MAP) is None

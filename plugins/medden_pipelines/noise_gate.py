@@ -7,14 +7,35 @@ confined to part of the image (the centre-weighted ``masked`` noises) is still s
 in PyTorch (not ``skimage.restoration.estimate_sigma``, which the classical filters use) so that
 it runs inside a pipeline and exports to TorchScript with it.  :func:`apply_gate` is the gate
 itself, also called on its own to compare gate settings on one network's outputs
-(``docs/examples/gate_levels.py``).
+(``docs/examples/gate_levels.py``).  :func:`limit_change` uses the same estimate, tile by tile,
+to bound how far a denoiser may move each pixel.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["tile_noise_sigma", "gate_weight", "apply_gate"]
+__all__ = ["tile_noise_sigma", "noise_sigma_map", "limit_change", "gate_weight", "apply_gate"]
+
+
+def _tile_sigmas(x: torch.Tensor, tile: int) -> torch.Tensor:
+    """Noise estimate of each ``tile``-sided tile, ``(N, rows, cols)``, channels and slices
+    averaged; ``(N, 0, 0)`` for images under 2 pixels."""
+    count = x.shape[0]
+    planes = x.reshape(count, -1, x.shape[-2], x.shape[-1])
+    side = min(tile, planes.shape[-2] // 2 * 2, planes.shape[-1] // 2 * 2)
+    if side < 2:
+        return x.new_zeros(count, 0, 0)
+    rows, cols = planes.shape[-2] // side, planes.shape[-1] // side
+    planes = planes[..., :rows * side, :cols * side]
+    detail = (planes[..., 0::2, 0::2] - planes[..., 0::2, 1::2] - planes[..., 1::2, 0::2]
+              + planes[..., 1::2, 1::2]).abs() / 2
+    half = side // 2
+    tiles = detail.reshape(count, planes.shape[1], rows, half, cols, half)
+    tiles = tiles.permute(0, 1, 2, 4, 3, 5).reshape(count, planes.shape[1], rows, cols, -1)
+    # 0.6745 = median(|N(0, 1)|) turns the median absolute detail into a standard deviation.
+    return tiles.median(dim=-1).values.mean(dim=1) / 0.6745
 
 
 def tile_noise_sigma(x: torch.Tensor, tile: int = 32, quantile: float = 0.75) -> torch.Tensor:
@@ -34,23 +55,73 @@ def tile_noise_sigma(x: torch.Tensor, tile: int = 32, quantile: float = 0.75) ->
     torch.Tensor
         ``(N,)`` estimates.
     """
-    count = x.shape[0]
-    planes = x.reshape(count, -1, x.shape[-2], x.shape[-1])
-    side = min(tile, planes.shape[-2] // 2 * 2, planes.shape[-1] // 2 * 2)
-    if side < 2:
-        return torch.zeros(count, dtype=x.dtype, device=x.device)
-    rows, cols = planes.shape[-2] // side * side, planes.shape[-1] // side * side
-    planes = planes[..., :rows, :cols]
-    detail = (planes[..., 0::2, 0::2] - planes[..., 0::2, 1::2] - planes[..., 1::2, 0::2]
-              + planes[..., 1::2, 1::2]).abs() / 2
-    half = side // 2
-    tiles = detail.reshape(count, planes.shape[1], rows // side, half, cols // side, half)
-    tiles = tiles.permute(0, 1, 2, 4, 3, 5).reshape(count, planes.shape[1], -1, half * half)
-    # 0.6745 = median(|N(0, 1)|) turns the median absolute detail into a standard deviation.
-    sigma = tiles.median(dim=-1).values.mean(dim=1) / 0.6745
-    ordered = sigma.sort(dim=1).values
+    sigmas = _tile_sigmas(x, tile).flatten(1)
+    if sigmas.shape[1] == 0:
+        return torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+    ordered = sigmas.sort(dim=1).values
     index = int(round(quantile * (ordered.shape[1] - 1)))
     return ordered[:, index]
+
+
+def noise_sigma_map(x: torch.Tensor, tile: int = 32) -> torch.Tensor:
+    """Local noise standard deviation: the tiles' estimates, bilinearly interpolated.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Batch ``(N, C, H, W)`` or ``(N, C, D, H, W)``; a volume is estimated slice by slice.
+    tile : int
+        Side of the square tiles over which the noise is estimated.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(N, 1, H, W)`` or ``(N, 1, D, H, W)``, on the intensity scale of ``x``; zeros for
+        images under 2 pixels.
+    """
+    if x.dim() == 5:
+        count, channels, depth = x.shape[:3]
+        planes = x.transpose(1, 2).reshape(count * depth, channels, *x.shape[-2:])
+        flat = noise_sigma_map(planes, tile)
+        return flat.reshape(count, depth, 1, *x.shape[-2:]).transpose(1, 2)
+    sigmas = _tile_sigmas(x, tile)
+    if sigmas.shape[1] == 0:
+        return x.new_zeros(x.shape[0], 1, *x.shape[-2:])
+    return F.interpolate(sigmas.unsqueeze(1), size=tuple(x.shape[-2:]), mode="bilinear",
+                         align_corners=False)
+
+
+def limit_change(reference: torch.Tensor, denoised: torch.Tensor, limit: float,
+                 tile: int = 32) -> torch.Tensor:
+    """Bound how far a denoiser moves each pixel by a multiple of the local noise level.
+
+    Noise that a denoiser removes is, pixel by pixel, within a few standard deviations of
+    zero; a larger change is structure lost (a thin bone edge, a vessel or the CT table
+    blurred away) rather than noise removed.  Clamping the change to ``limit`` times the
+    noise estimated around the pixel keeps such structure at the cost of the rare noise
+    excursion beyond it, and leaves a clean image (small estimate) nearly as it was, but
+    never exactly so while it carries noise.
+
+    Parameters
+    ----------
+    reference : torch.Tensor
+        What the denoiser was given, ``(N, C, *spatial)``; its noise is estimated.
+    denoised : torch.Tensor
+        The denoiser's output, same shape.
+    limit : float
+        Largest change, in local noise standard deviations (3: a Gaussian noise value is
+        beyond it 0.27 % of the time).
+    tile : int
+        Side of the tiles of the noise estimate (:func:`noise_sigma_map`).
+
+    Returns
+    -------
+    torch.Tensor
+        ``reference + clamp(denoised - reference, -limit * sigma, limit * sigma)``.
+    """
+    bound = limit * noise_sigma_map(reference, tile)
+    change = denoised - reference
+    return reference + torch.maximum(torch.minimum(change, bound), -bound)
 
 
 def gate_weight(sigma: torch.Tensor, clean: float, noisy: float) -> torch.Tensor:

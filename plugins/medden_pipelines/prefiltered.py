@@ -15,6 +15,11 @@ impulses take the network's output (its estimate there is better than the filter
 the filter replaced, and pixels at exactly 0 or 1 that the network moves by more than
 ``noisy_sigma`` (low-contrast impulses below the filter's threshold); from ``noisy_sigma`` on the
 whole image does, and in between the two are blended.
+
+Optionally (``change_limit``) the model may move no pixel by more than that many standard
+deviations of the noise estimated around it (:func:`medden_pipelines.noise_gate.limit_change`):
+what a denoiser removes beyond that is structure rather than noise. Unlike the gate it never
+returns a noisy image unchanged, and a clean image (small estimate) stays nearly as it was.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import torch
 from medden.pipeline import Pipeline
 from medden.registry import model_registry
 from medden.spec import Spec, parse_spec
-from medden_pipelines.noise_gate import apply_gate
+from medden_pipelines.noise_gate import apply_gate, limit_change
 
 
 class PrefilteredPipeline(Pipeline):
@@ -45,18 +50,22 @@ class PrefilteredPipeline(Pipeline):
         Which of the tiles' noise estimates the gate compares with its levels (0.75: the upper
         quartile, which sees noise confined to a quarter of the image; 1: the noisiest tile,
         which also sees speckle or Poisson noise on an image that is bright only in places).
+    change_limit : float, optional
+        Largest change the model may make to a pixel, in standard deviations of the noise
+        estimated on 32x32 tiles around it (after the filter); none by default.
 
     Raises
     ------
     ValueError
         When ``prefilter`` has learned weights, the gate's levels are not
-        ``0 <= clean_sigma < noisy_sigma``, or ``gate_quantile`` is outside [0, 1].
+        ``0 <= clean_sigma < noisy_sigma``, ``gate_quantile`` is outside [0, 1], or
+        ``change_limit`` is not positive.
     """
 
     def __init__(self, model: Spec | str = "identity",
                  prefilter: Spec | str = "switching_median",
                  clean_sigma: float | None = None, noisy_sigma: float | None = None,
-                 gate_quantile: float = 0.75) -> None:
+                 gate_quantile: float = 0.75, change_limit: float | None = None) -> None:
         first = model_registry.create(parse_spec(prefilter))
         if next(first.parameters(), None) is not None:
             raise ValueError(f"prefilter '{prefilter}' has learned weights; the prefiltered "
@@ -68,16 +77,22 @@ class PrefilteredPipeline(Pipeline):
                              f"{clean_sigma} and {noisy_sigma}")
         if not 0.0 <= gate_quantile <= 1.0:
             raise ValueError(f"gate_quantile must be in [0, 1], got {gate_quantile}")
+        if change_limit is not None and not change_limit > 0:
+            raise ValueError(f"change_limit must be positive, got {change_limit}")
         super().__init__({"prefilter": first, "model": model_registry.create(parse_spec(model))})
         self.gated = clean_sigma is not None
         self.clean_sigma = float(clean_sigma or 0.0) / 255.0
         self.noisy_sigma = float(noisy_sigma or 0.0) / 255.0
         self.gate_quantile = float(gate_quantile)
+        self.change_limit = None if change_limit is None else float(change_limit)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Filter, denoise, then (with the gate) keep the input where the image is clean."""
+        """Filter, denoise, bound the change (with ``change_limit``), then (with the gate) keep
+        the input where the image is clean."""
         prefiltered = self.stages["prefilter"](x)
         denoised = self.stages["model"](prefiltered)
+        if self.change_limit is not None:
+            denoised = limit_change(prefiltered, denoised, self.change_limit)
         if not self.gated:
             return denoised
         return apply_gate(x, prefiltered, denoised, self.clean_sigma, self.noisy_sigma,
