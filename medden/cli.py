@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -58,8 +59,18 @@ def _plugin_warnings_shown_as(prefix: str, show: Callable[..., None]) -> Callabl
     return showwarning
 
 
+def _threads_wait_passively() -> None:
+    """Let the OpenMP threads of torch's pool sleep while they wait, unless
+    ``OMP_WAIT_POLICY`` is set: by default they spin, and on a machine shared with other jobs
+    the spinning threads take the cores that their own team is waiting for (the X-ray
+    bundle ran 2-3x slower on a loaded 2-core machine; docs/benchmarks.md).  Effective only
+    when torch is not imported yet, as in the ``medden`` command."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``medden`` command; returns the exit status."""
+    _threads_wait_passively()
     parser = build_parser()
     args = parser.parse_args(argv)
     prefix = f"medden {args.command}"
