@@ -54,7 +54,8 @@ def timed(args: list[str], out: Path, code: Path | None = None) -> dict[str, flo
     """Run ``medden denoise`` with ``args`` into ``out`` (of the code exported to ``code``
     when given); its wall time, the load at its start, and the run's own seconds and compute
     seconds from ``out/report.json``."""
-    command = ["medden"]
+    script = Path(sys.executable).with_name("medden")  # the console script beside python
+    command = [str(script) if script.exists() else "medden"]
     env = dict(os.environ)
     if code is not None:
         command = [sys.executable, "-m", "medden.cli"]
