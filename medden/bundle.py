@@ -8,7 +8,7 @@ A bundle (``bundles/<name>/``) follows the MONAI bundle layout::
     configs/evaluate.json    benchmark on a --dataset_dir of clean images under given noise
     configs/logging.conf     messages to the console (what MONAI's runner looks for)
     models/model.pt          the pipeline's state_dict (loads with weights_only=True)
-    models/model.ts          TorchScript export (``python -m monai.bundle ckpt_export``)
+    models/model.ts          TorchScript export (:mod:`medden.bundle_torchscript`)
     docs/README.md, docs/data_license.txt, LICENSE
 
 The network is built by :func:`network` from a pipeline SPEC through the ``_target_`` of
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import platform
+import warnings
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -335,11 +336,16 @@ def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
     and the evaluation noises are listed in ``required_packages_version`` and in
     ``network_def`` (``plugins``), so that opening the bundle without one names it.
 
+    ``models/model.ts`` is written too (:func:`medden.bundle_torchscript.export_torchscript`,
+    what ``medden denoise`` runs without importing MONAI); a network that cannot be scripted
+    gets none (a warning says why), and the bundle runs built from its configs.
+
     Returns
     -------
     Path
         The bundle folder.
     """
+    from medden.bundle_torchscript import export_torchscript
     from medden.train import read_checkpoint
     from medden.train.checkpoint import checkpoint_file
 
@@ -367,6 +373,10 @@ def export_bundle(checkpoint: Path, folder: Path, info: dict[str, Any]) -> Path:
     _write_json(folder / "configs" / "evaluate.json",
                 _evaluate_config(info["modality"], info["eval_noise"]))
     (folder / "configs" / "logging.conf").write_text(LOGGING_CONF)
+    try:
+        export_torchscript(folder, check)
+    except UsageError as exc:  # the bundle runs without it (built from the configs)
+        warnings.warn(str(exc), stacklevel=2)
     provenance = {"checkpoint": str(checkpoint), "exported": date.today().isoformat(),
                   "python": platform.python_version(), "pipeline": spec,
                   "phase": data["run"].get("phase"), "metrics": data["run"].get("metrics")}

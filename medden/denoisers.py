@@ -11,7 +11,12 @@
   ``_target_``.  The weights are ``models/model.pt`` loaded with ``weights_only=True``: a
   state dict, or a checkpoint holding it under ``"model"`` (what MONAI's
   ``CheckpointLoader`` accepts too).  The bundle's ``modality`` is its intensity
-  convention (:attr:`Network.modality`).
+  convention (:attr:`Network.modality`).  With ``torchscript=True`` (``medden denoise``),
+  a trusted bundle of medden's own (a NAME, or a PATH given with ``trust=True``) runs its
+  ``models/model.ts`` instead when that is in sync with its configs and weights
+  (:func:`medden.bundle_torchscript.load_torchscript`): torch only, neither MONAI nor the
+  network plugins are imported.  A PATH that is not trusted is never run from its
+  TorchScript, whose code would come from the folder.
 * ``--checkpoint FILE``: a medden training checkpoint (:func:`medden.train.load_checkpoint`).
 * ``--model SPEC`` / ``--pipeline SPEC``: anything registered; learned networks are refused
   (a SPEC carries no trained weights).
@@ -27,11 +32,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from medden.bundle_trust import DeclaredNetwork, declared_network, untrusted_error
 from medden.errors import UsageError
+from medden.infer import Capabilities
 from medden.intensity import MODALITIES
 from medden.registry import PluginError, pipeline_registry
 from medden.spec import Spec, SpecError, parse_spec
@@ -74,11 +79,15 @@ class Network:
     modality : str or None
         The intensity convention the network was trained in (a bundle's ``modality``, one
         of :data:`medden.intensity.MODALITIES`); None: the image's own.
+    capabilities : Capabilities or None
+        What the network accepts, given when ``network`` is a TorchScript module (which
+        cannot tell); None: read from ``network``.
     """
 
     network: nn.Module
     label: str
     modality: str | None = None
+    capabilities: Capabilities | None = None
 
 
 def bundle_for_modality(modality: str | None) -> str:
@@ -212,7 +221,8 @@ def _bundle_modality(folder: Path, declared: DeclaredNetwork | None) -> str | No
     return modality if isinstance(modality, str) and modality in MODALITIES else None
 
 
-def load_bundle(name_or_path: str | Path, *, trust: bool = False) -> Network:
+def load_bundle(name_or_path: str | Path, *, trust: bool = False,
+                torchscript: bool = False) -> Network:
     """Build a bundle's network and load its weights (see the module docstring).
 
     Parameters
@@ -222,6 +232,10 @@ def load_bundle(name_or_path: str | Path, *, trust: bool = False) -> Network:
     trust : bool
         Build a PATH whose configs are not medden's own with MONAI's parser, which runs
         the Python they contain (``--trust-bundle``).
+    torchscript : bool
+        Run the bundle's ``models/model.ts`` when it may (see the module docstring): the
+        network is then a TorchScript module, not the eager pipeline, and
+        :attr:`Network.capabilities` is set.
 
     Raises
     ------
@@ -229,20 +243,24 @@ def load_bundle(name_or_path: str | Path, *, trust: bool = False) -> Network:
         When the bundle is missing, incomplete or untrusted, its network cannot be built
         from ``network_def``, or its weights cannot be read or do not fit the network.
     """
+    from medden.bundle_torchscript import load_torchscript, read_weights
+
     folder = find_bundle(name_or_path, trust=trust)
     declared = declared_network(folder)
+    label, modality = _bundle_label(folder), _bundle_modality(folder, declared)
+    if torchscript and declared is not None and (trust or is_bundle_name(name_or_path)):
+        scripted = load_torchscript(folder, declared)
+        if scripted is not None:
+            module, capabilities = scripted
+            return Network(module, label, modality, capabilities)
     try:
         network = _bundle_network(folder, declared)
-        weights = torch.load(folder / "models" / "model.pt", map_location="cpu",
-                             weights_only=True)
-        if isinstance(weights, dict) and isinstance(weights.get("model"), dict):
-            weights = weights["model"]
-        network.load_state_dict(weights)
+        network.load_state_dict(read_weights(folder))
     except UsageError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to build or load is a bad bundle
         raise UsageError(f"bundle '{folder}' cannot be loaded: {_root_cause(exc)}") from None
-    return Network(network.eval(), _bundle_label(folder), _bundle_modality(folder, declared))
+    return Network(network.eval(), label, modality)
 
 
 def _root_cause(exc: BaseException) -> str:

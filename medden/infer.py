@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -24,7 +25,7 @@ from torch import nn
 from medden.ensemble import DihedralEnsemble
 from medden.models import built_spatial_dims
 
-__all__ = ["Denoising", "supported_channels"]
+__all__ = ["Capabilities", "Denoising", "supported_channels"]
 
 #: Called with the number of slices (2-D images count as one) just finished.
 Progress = Callable[[int], None]
@@ -56,6 +57,35 @@ def supported_channels(network: nn.Module) -> tuple[int, ...] | None:
     return None if allowed is None else tuple(sorted(allowed))
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What :class:`Denoising` needs to know of a network as built.
+
+    A TorchScript module keeps no Python attributes and no torch layer classes, so a bundle's
+    ``model.ts`` carries these, taken from the network it was scripted from
+    (:mod:`medden.bundle_torchscript`).
+
+    Attributes
+    ----------
+    spatial_dims : tuple of int
+        Image dimensionalities it accepts (:func:`~medden.models.built_spatial_dims`).
+    channels : tuple of int or None
+        Channel counts it accepts, None: any (:func:`supported_channels`).
+    learned : bool
+        A learned network (gets tiles and a pixel budget), or a classical filter.
+    """
+
+    spatial_dims: tuple[int, ...]
+    channels: tuple[int, ...] | None
+    learned: bool
+
+    @classmethod
+    def of(cls, network: nn.Module) -> Capabilities:
+        """The capabilities of an eager ``network`` (model or pipeline)."""
+        return cls(built_spatial_dims(network), supported_channels(network),
+                   bool(getattr(network, "learned", True)))
+
+
 class Denoising:
     """Apply a denoiser (model or pipeline) to ``(C, H, W)`` images and ``(C, D, H, W)`` volumes.
 
@@ -79,6 +109,9 @@ class Denoising:
     self_ensemble : bool
         Average each tile over its 8 flips and quarter turns
         (:class:`~medden.ensemble.DihedralEnsemble`): a little better, 8 times slower.
+    capabilities : Capabilities, optional
+        What ``network`` accepts; by default read from it (:meth:`Capabilities.of`), which
+        needs the eager module (give them for a TorchScript one).
     """
 
     def __init__(
@@ -91,6 +124,7 @@ class Denoising:
         tile_batch: int = 1,
         device: str = "cpu",
         self_ensemble: bool = False,
+        capabilities: Capabilities | None = None,
     ) -> None:
         if tile < 16 or tile_3d < 8 or slice_batch < 1 or tile_batch < 1:
             raise ValueError(f"need tile >= 16, tile_3d >= 8, slice_batch >= 1 and "
@@ -101,9 +135,10 @@ class Denoising:
         self.device = torch.device(device)
         network = network.to(self.device).eval()
         self.network = DihedralEnsemble(network) if self_ensemble else network
-        self.spatial_dims = built_spatial_dims(network)
-        self.channels = supported_channels(network)
-        self.learned = bool(getattr(network, "learned", True))
+        capabilities = capabilities or Capabilities.of(network)
+        self.spatial_dims = capabilities.spatial_dims
+        self.channels = capabilities.channels
+        self.learned = capabilities.learned
         self.tiles = {2: tile, 3: tile_3d}
         self.overlap = overlap
         self.slice_batch = slice_batch

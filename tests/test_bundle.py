@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from PIL import Image
 
 from medden.cli import main
 from medden.denoisers import load_bundle
+from medden.infer import Capabilities
 from medden.train import config_from_dict, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +38,8 @@ def bundle(tmp_path_factory) -> Path:
 
 def test_export_writes_the_bundle_layout(bundle):
     for part in ("configs/metadata.json", "configs/inference.json", "configs/train.json",
-                 "configs/evaluate.json", "configs/logging.conf", "models/model.pt"):
+                 "configs/evaluate.json", "configs/logging.conf", "models/model.pt",
+                 "models/model.ts"):
         assert (bundle / part).is_file(), part
     weights = torch.load(bundle / "models" / "model.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in weights.values())
@@ -108,19 +111,33 @@ def test_monai_bundle_run_passes_strength_0_gives_the_input(bundle, tmp_path):
     assert written.tobytes() == Image.open(source / "p00_im.png").tobytes()
 
 
-def test_ckpt_export_torchscript_matches_the_eager_network(bundle, tmp_path):
-    target = tmp_path / "model.ts"
-    ckpt_export(net_id="network_def", filepath=str(target),
-                ckpt_file=str(bundle / "models" / "model.pt"),
-                meta_file=str(bundle / "configs" / "metadata.json"),
-                config_file=str(bundle / "configs" / "inference.json"),
-                bundle_root=str(bundle))
-    scripted = torch.jit.load(str(target))
+def test_export_writes_the_torchscript_denoise_runs(bundle):
+    scripted = load_bundle(bundle, trust=True, torchscript=True)
+    assert isinstance(scripted.network, torch.jit.ScriptModule)
     eager = load_bundle(bundle).network
+    assert scripted.capabilities == Capabilities.of(eager)
+    x = torch.rand(1, 1, 37, 45, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(scripted.network(x), eager(x), atol=1e-5)
+
+
+def test_ckpt_export_torchscript_matches_the_eager_network(bundle, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(bundle, folder)
+    target = folder / "models" / "model.ts"
+    ckpt_export(net_id="network_def", filepath=str(target),
+                ckpt_file=str(folder / "models" / "model.pt"),
+                meta_file=str(folder / "configs" / "metadata.json"),
+                config_file=str(folder / "configs" / "inference.json"),
+                bundle_root=str(folder))
+    scripted = torch.jit.load(str(target))
+    eager = load_bundle(folder).network
     x = torch.rand(1, 1, 37, 45, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(scripted(x), eager(x), atol=1e-5)
     flat = torch.full((1, 1, 40, 40), 0.25)  # a clean image: the gate passes it through
     assert torch.equal(scripted(flat), flat)
+    # without medden's capabilities in the file, denoise builds the network instead
+    assert not isinstance(load_bundle(folder, trust=True, torchscript=True).network,
+                          torch.jit.ScriptModule)
 
 
 def test_train_config_retrains_from_a_dataset_dir(bundle, tmp_path):

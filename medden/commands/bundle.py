@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="package a trained checkpoint as a MONAI bundle",
         description=(
             "Write a MONAI bundle folder from a medden training checkpoint: models/model.pt "
-            "(state_dict), configs/metadata.json, inference.json, train.json and "
+            "(state_dict), models/model.ts (TorchScript: what medden denoise runs without "
+            "importing MONAI), configs/metadata.json, inference.json, train.json and "
             "evaluate.json, all building the network through medden's _target_ paths. "
             "Existing docs/ and LICENSE in the folder are kept. Run it with "
             "'python -m monai.bundle run --config_file BUNDLE/configs/inference.json "

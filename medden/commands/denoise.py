@@ -114,7 +114,7 @@ def _given_network(args: argparse.Namespace) -> Network | None:
     )
 
     if args.bundle:
-        return load_bundle(args.bundle, trust=args.trust_bundle)
+        return load_bundle(args.bundle, trust=args.trust_bundle, torchscript=True)
     if args.checkpoint:
         return load_trained_checkpoint(args.checkpoint)
     if args.model:
@@ -122,7 +122,7 @@ def _given_network(args: argparse.Namespace) -> Network | None:
     if args.pipeline:
         return network_from_spec(args.pipeline, pipeline=True)
     if args.modality:
-        return load_bundle(bundle_for_modality(args.modality))
+        return load_bundle(bundle_for_modality(args.modality), torchscript=True)
     return None
 
 
@@ -156,7 +156,7 @@ class _Runners:
         if bundle in self.missing:
             raise self.missing[bundle]
         try:
-            return load_bundle(bundle)
+            return load_bundle(bundle, torchscript=True)
         except UsageError as exc:
             self.missing[bundle] = exc
             raise
@@ -179,7 +179,8 @@ class _Runners:
                 network = replace(network, label=network.label + ENSEMBLE_SUFFIX)
             runner = Denoising(network.network, tile=self.args.tile, tile_3d=self.args.tile_3d,
                                slice_batch=self.args.slice_batch, device=self.args.device,
-                               self_ensemble=self.args.self_ensemble)
+                               self_ensemble=self.args.self_ensemble,
+                               capabilities=network.capabilities)
             self.runners[bundle] = (network, runner, _weights_digest(network.network))
         return (*self.runners[bundle], notes)
 
