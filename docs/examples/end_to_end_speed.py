@@ -12,8 +12,9 @@ network runs and is compared with their mean, so that both see the same load on 
 shared with other jobs.  Prints every run's wall time, the 1-minute load average at its
 start and, from its report.json, the seconds inside the run over the tree and those spent
 computing; then each round's ratio and their median (docs/benchmarks.md).  With ``--before
-DIR`` (an export of earlier code: ``git archive REV medden plugins | tar -x -C DIR``), every
-network run is followed by the same run of that code, for a before/after comparison::
+DIR`` (an export of earlier code: ``git archive REV medden plugins | tar -x -C DIR``, and
+``DIR/bundles`` a link to the bundles), every network run is followed by the same run of that
+code (``python -P -m medden.cli``), for a before/after comparison::
 
     python docs/examples/end_to_end_speed.py ../shared/data/xray /tmp/e2e --rounds 2
 """
@@ -57,8 +58,8 @@ def timed(args: list[str], out: Path, code: Path | None = None) -> dict[str, flo
     script = Path(sys.executable).with_name("medden")  # the console script beside python
     command = [str(script) if script.exists() else "medden"]
     env = dict(os.environ)
-    if code is not None:
-        command = [sys.executable, "-m", "medden.cli"]
+    if code is not None:  # -P: the current directory (a checkout of the new code) not first
+        command = [sys.executable, "-P", "-m", "medden.cli"]
         env["PYTHONPATH"] = os.pathsep.join([str(code), str(code / "plugins")])
     load = os.getloadavg()[0]
     start = time.perf_counter()
