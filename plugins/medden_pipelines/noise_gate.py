@@ -80,14 +80,21 @@ def noise_sigma_map(x: torch.Tensor, tile: int = 32) -> torch.Tensor:
         images under 2 pixels.
     """
     if x.dim() == 5:
-        count, channels, depth = x.shape[:3]
-        planes = x.transpose(1, 2).reshape(count * depth, channels, *x.shape[-2:])
-        flat = noise_sigma_map(planes, tile)
-        return flat.reshape(count, depth, 1, *x.shape[-2:]).transpose(1, 2)
+        count, channels, depth = x.shape[0], x.shape[1], x.shape[2]
+        height, width = x.shape[3], x.shape[4]
+        planes = x.transpose(1, 2).reshape(count * depth, channels, height, width)
+        flat = _plane_sigma_map(planes, tile)
+        return flat.reshape(count, depth, 1, height, width).transpose(1, 2)
+    return _plane_sigma_map(x, tile)
+
+
+def _plane_sigma_map(x: torch.Tensor, tile: int) -> torch.Tensor:
+    """:func:`noise_sigma_map` of a batch of 2-D images ``(N, C, H, W)``."""
+    height, width = x.shape[-2], x.shape[-1]
     sigmas = _tile_sigmas(x, tile)
     if sigmas.shape[1] == 0:
-        return x.new_zeros(x.shape[0], 1, *x.shape[-2:])
-    return F.interpolate(sigmas.unsqueeze(1), size=tuple(x.shape[-2:]), mode="bilinear",
+        return x.new_zeros(x.shape[0], 1, height, width)
+    return F.interpolate(sigmas.unsqueeze(1), size=[height, width], mode="bilinear",
                          align_corners=False)
 
 
