@@ -219,7 +219,7 @@ def test_trained_bundles_are_scored_beside_the_filters(tiny, tmp_path):
     torch.nn.init.zeros_(network.conv.bias)  # trained to be the identity
     torch.save(network.state_dict(), bundle / "models" / "model.pt")
     out = _flat_image_benchmark(tmp_path, f"identity,{bundle}", "--skip",
-                                "oracle,ablation,curves,figures,cost")
+                                "oracle,ablation,curves,figures,cost", "--trust-bundle")
     with (out / "quality.csv").open() as handle:
         psnr = {row["model"]: row["psnr"] for row in csv.DictReader(handle)}
     assert set(psnr) == {"identity", "bundle tiny 0.1"}
