@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from medden.intensity import CT_MAP, IntensityMap
+from medden.noise_correlation import row_correlation
 
 __all__ = ["NOISY_SIGMA", "UNCHANGED_FRACTION", "EDGE_CORRELATION", "LOW_FREQUENCY_POWER",
            "TILE", "noise_sigma", "quality_checks", "summarise"]
@@ -95,15 +96,6 @@ def _tiles(planes: np.ndarray) -> np.ndarray:
     return cut.transpose(0, 1, 3, 2, 4).reshape(-1, TILE * TILE)
 
 
-def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation of the rows of ``a`` and ``b``; NaN where either is constant."""
-    a = a - a.mean(axis=-1, keepdims=True)
-    b = b - b.mean(axis=-1, keepdims=True)
-    denominator = np.sqrt((a * a).sum(axis=-1) * (b * b).sum(axis=-1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denominator > 1e-12, (a * b).sum(axis=-1) / denominator, np.nan)
-
-
 def _nanmean(values: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     return float(finite.mean()) if finite.size else 0.0
@@ -149,9 +141,9 @@ def quality_checks(noisy: np.ndarray, denoised: np.ndarray, mapping: IntensityMa
     residual = y - x
     before, after = noise_sigma(y), noise_sigma(x)
     r_tiles, x_tiles = _tiles(residual), _tiles(x)
-    local = _nanmean(np.abs(_correlation(r_tiles, x_tiles)))
+    local = _nanmean(np.abs(row_correlation(r_tiles, x_tiles)))
     gradient = np.hypot(*np.gradient(x, axis=(-2, -1)))
-    edges = float(_correlation(r_tiles.std(axis=-1), _tiles(gradient).mean(axis=-1))) \
+    edges = float(row_correlation(r_tiles.std(axis=-1), _tiles(gradient).mean(axis=-1))) \
         if len(r_tiles) > 2 else 0.0
     edges = 0.0 if np.isnan(edges) else edges
     lag, low = _whiteness(residual)

@@ -46,8 +46,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="folder of noisy images (repeatable)")
     parser.add_argument("--out", required=True, type=Path, metavar="NEW_BUNDLE",
                         help="new bundle folder (must not exist or be empty)")
-    parser.add_argument("--recipe", choices=_RECIPES, default="neighbor2neighbor",
-                        help="self-supervised recipe (default neighbor2neighbor)")
+    parser.add_argument("--recipe", choices=_RECIPES,
+                        help="self-supervised recipe (default: chosen by the images' noise: "
+                             "neighbor2neighbor when it is independent from pixel to pixel, "
+                             "n2v2 with a structN2V box mask when it is correlated, as CT "
+                             "and most real noise is; noise2noise with --pairs)")
     parser.add_argument("--minutes", type=float, default=10.0, metavar="N",
                         help="training budget (default 10)")
     parser.add_argument("--pairs", action="append", metavar="DIR",

@@ -11,12 +11,22 @@ validates on fixed sub-sampled pairs of noisy images (held out when there are tw
 images, else the image itself), the base weights included (``start_metrics``).  When the
 best adapted weights do not lower that loss, the new bundle keeps the base weights and says
 so in its changelog and metadata.
+
+That measure is only sound for noise independent from pixel to pixel, which
+Neighbor2Neighbor and the plain blind spot assume: on CT noise after filtered
+back-projection the validation loss improved while every image got worse (docs/adapt.md).
+The noise's correlation is therefore measured on the data first
+(:mod:`medden.noise_correlation`): without ``recipe``, independent noise gets
+``neighbor2neighbor`` and correlated noise ``n2v2`` with a structN2V box mask; an explicit
+``neighbor2neighbor`` on correlated noise is refused, and an explicit ``n2v2`` gets the box mask
+unless ``self_supervised.struct`` is set.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -34,7 +44,7 @@ from medden.train.engine import TrainResult, train
 from medden.train.finetune import finetune_config
 
 __all__ = ["ADAPT_RECIPES", "RECIPE_REFERENCES", "AdaptResult", "adapt", "adapt_config",
-           "bump_version", "data_digest"]
+           "bump_version", "choose_recipe", "data_digest"]
 
 #: Recipes ``medden adapt`` trains with (noise2noise needs paired acquisitions).
 ADAPT_RECIPES = ("neighbor2neighbor", "n2v2", "noise2noise")
@@ -114,6 +124,64 @@ def data_digest(items: list[tuple[int, str, int]]) -> str:
     two adaptations saw the same files without recording any name."""
     text = "\n".join(f"{i}\t{path}\t{size}" for i, path, size in sorted(items))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+#: Images the noise correlation is measured on (evenly spread over the data).
+CORRELATION_SAMPLE = 16
+
+
+def _planes_for_correlation(data: list[str]) -> list[Any]:
+    """One 2-D plane (first channel, middle slice) of up to :data:`CORRELATION_SAMPLE`
+    images of ``data``; unreadable images are left out (training reports them)."""
+    from medden.process import read_item
+
+    items = [item for folder in data for item in scan(Path(folder)).items]
+    step = max(1, len(items) // CORRELATION_SAMPLE)
+    planes = []
+    for item in items[::step][:CORRELATION_SAMPLE]:
+        try:
+            array = read_item(item).data
+        except Exception:  # noqa: BLE001 - any unreadable file is the training's to report
+            continue
+        plane = array[0]
+        planes.append(plane[plane.shape[0] // 2] if plane.ndim == 3 else plane)
+    return planes
+
+
+def choose_recipe(data: list[str], recipe: str | None,
+                  overrides: list[str]) -> tuple[str, list[str], float]:
+    """The recipe for ``data``'s noise, extra overrides, and the correlation measured.
+
+    Parameters
+    ----------
+    data : list of str
+        Folders of noisy images.
+    recipe : str or None
+        The recipe asked for; None chooses by the noise (see the module docstring).
+    overrides : list of str
+        The user's ``key=value`` overrides (an explicit ``self_supervised.struct`` is kept).
+
+    Raises
+    ------
+    UsageError
+        ``neighbor2neighbor`` asked for on correlated noise.
+    """
+    from medden.noise_correlation import noise_is_correlated
+
+    if recipe == "noise2noise":
+        return recipe, [], float("nan")
+    correlated, value = noise_is_correlated(_planes_for_correlation(data))
+    if not correlated:
+        return recipe or "neighbor2neighbor", [], value
+    if recipe == "neighbor2neighbor":
+        raise UsageError(
+            f"the noise of these images is correlated between neighbouring pixels (median "
+            f"correlation of neighbouring fine details {value:+.2f}; white noise is near 0): "
+            "Neighbor2Neighbor assumes independent noise and makes a network keep correlated "
+            "noise while its own loss improves. Use --recipe n2v2 (a structN2V box mask is "
+            "set for such noise), or leave --recipe out to have it chosen")
+    struct_set = any(o.split("=", 1)[0].strip() == "self_supervised.struct" for o in overrides)
+    return "n2v2", [] if struct_set else ['self_supervised.struct="box"'], value
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -233,7 +301,7 @@ def _finish_folder(folder: Path, base: Path, provenance: dict[str, Any]) -> None
 
 
 def adapt(bundle: Path, data: list[str], out: Path, run: Path,
-          recipe: str = "neighbor2neighbor", minutes: float | None = 10.0,
+          recipe: str | None = None, minutes: float | None = 10.0,
           pairs: list[str] | None = None, lr: float | None = None, name: str | None = None,
           overrides: list[str] | None = None) -> AdaptResult:
     """Fine-tune ``bundle`` self-supervised on the noisy images of ``data``; write ``out``.
@@ -248,7 +316,9 @@ def adapt(bundle: Path, data: list[str], out: Path, run: Path,
         New bundle folder (must not exist, or be empty).
     run : Path
         Run folder of the fine-tuning (checkpoints, ``log.csv``).
-    recipe, minutes, pairs, lr, overrides
+    recipe : str, optional
+        One of :data:`ADAPT_RECIPES`; None chooses by the noise (:func:`choose_recipe`).
+    minutes, pairs, lr, overrides
         See :func:`adapt_config`.
     name : str, optional
         Name of the new bundle (default: the folder's name).
@@ -264,8 +334,12 @@ def adapt(bundle: Path, data: list[str], out: Path, run: Path,
         raise UsageError("adapt never modifies the base bundle: choose another --out")
     items = _items(data + list(pairs or []))
     data_items = [item for item in items if item[0] < len(data)]
+    if pairs and recipe is None:
+        recipe = "noise2noise"
+    recipe, chosen, correlation = choose_recipe(data, recipe, list(overrides or []))
     config = adapt_config(bundle, data, run, recipe, minutes, pairs, lr,
-                          validate_on_train=len(data_items) < 2, overrides=overrides)
+                          validate_on_train=len(data_items) < 2,
+                          overrides=chosen + list(overrides or []))
     base_meta = _read_json(bundle / "configs" / "metadata.json")
     result = train(config)
     start_loss = float(result.start_metrics.get("loss", float("nan")))
@@ -277,7 +351,9 @@ def adapt(bundle: Path, data: list[str], out: Path, run: Path,
                f"adapted weights (validation loss {start_loss:.6g} -> {best_loss:.6g})")
     provenance = {
         "base_bundle": base_meta.get("name"), "base_version": base_meta.get("version"),
-        "recipe": recipe, "minutes": minutes, "seconds": round(result.seconds, 1),
+        "recipe": recipe, "struct": config.self_supervised.struct,
+        "noise_correlation": None if math.isnan(correlation) else round(correlation, 4),
+        "minutes": minutes, "seconds": round(result.seconds, 1),
         "iterations": result.iterations, "images": len(data_items),
         "data_sha256": data_digest(items),
         "validation": "the training images (one image)" if len(data_items) < 2
