@@ -36,6 +36,8 @@ score() {  # CASE (ct or fl) METHOD...: evaluate CASE_out/METHOD against CASE_he
             --json $D/${case}_eval_$(echo $m | sed 's|bm3d/|bm3d_|').json > /dev/null
     done
 }
+# The two neighbor2neighbor runs on CT are refused by adapt since these measurements (the
+# noise is correlated between pixels, medden.noise_correlation); they ran before that rule.
 adapt ct_n2n ct $D/ct_adapt_noisy --recipe neighbor2neighbor &
 careamics $D/npy/ct_adapt $D/npy/ct_held $D/npy/ct_careamics &
 wait
