@@ -14,6 +14,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pydicom
+import pytest
 import tifffile
 from PIL import Image
 from pydicom.data import get_testdata_file
@@ -166,3 +167,18 @@ def test_silent_corruption_is_a_failure_with_a_reason(tmp_path):
     for name, text in expected.items():
         status, reason = reasons[name]
         assert status == "failed" and text in reason, (name, reason)
+
+
+@pytest.mark.parametrize("size", [(64, 48), (64, 80), (40, 64), (72, 64)])
+def test_a_jpeg_with_a_patched_frame_size_fails(tmp_path, size):
+    """Pillow decodes such a file without an error (grey rows added, or coded rows dropped);
+    libjpeg's corruption warning makes it a failure with a reason."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _good_png(folder)
+    (folder / "intact.jpg").write_bytes(_jpeg())
+    (folder / "patched.jpg").write_bytes(_sof_patched(_jpeg(), *size))
+    reasons = _denoise(folder, tmp_path / "out")
+    assert reasons["intact.jpg"][0] == "ok" and reasons["good.png"][0] == "ok"
+    status, reason = reasons["patched.jpg"]
+    assert status == "failed" and "damaged JPEG data" in reason, reason

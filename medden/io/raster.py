@@ -54,6 +54,7 @@ from medden.io._values import check_shape, dtype_limits, to_stored
 from medden.io.atomic import atomic_write
 from medden.io.claims import check_compressed, check_stored
 from medden.io.image import ImageMeta, MedicalImage
+from medden.io.jpeg_check import libjpeg_warnings
 from medden.io.jpeg_quality import DEFAULT_JPEG_QUALITY, estimate_jpeg_quality
 
 __all__ = ["RASTER_SUFFIXES", "JPEG_SUFFIXES", "read_raster", "write_raster", "probe_raster",
@@ -167,6 +168,15 @@ def _check_tiff_size(path: Path, series: tifffile.TiffPageSeries) -> None:
         check_compressed("TIFF", series.nbytes, coded)
 
 
+def _check_jpeg_data(path: Path) -> None:
+    """Refuse a JPEG whose coded data libjpeg finds damaged (e.g. a frame header patched to
+    another size), which Pillow decodes without an error."""
+    warnings = libjpeg_warnings(path)
+    if warnings:
+        raise ValueError(f"{path}: damaged JPEG data (libjpeg: {warnings[0]}); the frame "
+                         "size or the coded data is wrong")
+
+
 def _read_pillow(path: Path) -> MedicalImage:
     _check_png_depth(path)
     with Image.open(path) as image:
@@ -174,6 +184,7 @@ def _read_pillow(path: Path) -> MedicalImage:
         image.load()
         extra = {"codec": "pillow", "format": image.format, "save": _save_options(image)}
         if image.format in _JPEG_FORMATS:
+            _check_jpeg_data(path)
             jpeg, extra["quality_source"] = _jpeg_options(image)
             extra["save"].update(jpeg)
             extra["lossy_compression"] = "JPEG"
