@@ -38,6 +38,8 @@ def _built_channels(network: nn.Module) -> int | None:
     if value is None:
         parameter = inspect.signature(type(network)).parameters.get("in_channels")
         value = None if parameter is None else parameter.default
+    if isinstance(value, str) and value.strip().isdigit():  # SPEC values are strings
+        value = int(value)
     return value if isinstance(value, int) else None
 
 

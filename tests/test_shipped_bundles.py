@@ -82,3 +82,37 @@ def test_weights_denoise_and_torchscript_matches(bundle):
             assert out.shape == noisy.shape and out.dtype == torch.float32
             assert psnr(clean[0], out[0].clamp(0, 1), 1.0) > psnr(clean[0], noisy[0], 1.0) + gain
             torch.testing.assert_close(scripted(noisy), out, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("torchscript", [True, False])
+def test_a_gray_bundle_denoises_an_rgb_image_channel_by_channel(tmp_path, monkeypatch,
+                                                                 torchscript):
+    """The gray bundles declare ``in_channels=1`` (a string in their SPEC): an RGB image is
+    denoised one channel at a time, on the TorchScript path and on the eager one. A gray
+    image stored as RGB (three equal channels, as microscopes often save) comes out as the
+    gray image does."""
+    import numpy as np
+    from PIL import Image
+
+    from medden.cli import main
+
+    if not torchscript:
+        import medden.bundle_torchscript
+
+        monkeypatch.setattr(medden.bundle_torchscript, "load_torchscript",
+                            lambda *args, **kwargs: None)
+    rng = np.random.default_rng(0)
+    gray = np.clip(120 + rng.normal(0, 25, (48, 48)), 0, 255).astype(np.uint8)
+    rgb = np.repeat(gray[..., None], 3, axis=-1)
+    (tmp_path / "rgb").mkdir()
+    (tmp_path / "gray").mkdir()
+    Image.fromarray(rgb).save(tmp_path / "rgb" / "c.png")
+    Image.fromarray(gray).save(tmp_path / "gray" / "g.png")
+    for name in ("rgb", "gray"):
+        assert main(["denoise", str(tmp_path / name), str(tmp_path / f"{name}_out"),
+                     "--bundle", "xray", "--quiet"]) == 0
+    out = np.asarray(Image.open(tmp_path / "rgb_out" / "c.png"))
+    alone = np.asarray(Image.open(tmp_path / "gray_out" / "g.png"))
+    assert out.shape == rgb.shape and not np.array_equal(out, rgb)
+    for channel in range(3):
+        assert np.abs(out[..., channel].astype(int) - alone.astype(int)).max() <= 1
