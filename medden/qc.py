@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from medden.intensity import CT_MAP, IntensityMap
-from medden.noise_correlation import row_correlation
+from medden.noise_correlation import diagonal_detail, row_correlation, square_tiles
 
 __all__ = ["NOISY_SIGMA", "UNCHANGED_FRACTION", "EDGE_CORRELATION", "LOW_FREQUENCY_POWER",
            "TILE", "noise_sigma", "quality_checks", "summarise"]
@@ -79,21 +79,15 @@ def noise_sigma(image: np.ndarray) -> float:
     """Standard deviation of white noise in ``image`` (planes ``(..., H, W)``), estimated as
     ``median(|HH|) / 0.6745`` of the finest diagonal Haar detail (Donoho 1995), on the
     image's scale; 0 for images smaller than 2x2."""
-    planes = _planes(image)
-    rows, cols = planes.shape[-2] // 2 * 2, planes.shape[-1] // 2 * 2
-    if rows == 0 or cols == 0:
+    detail = diagonal_detail(_planes(image))
+    if detail.size == 0:
         return 0.0
-    p = planes[:, :rows, :cols]
-    detail = (p[:, 0::2, 0::2] - p[:, 0::2, 1::2] - p[:, 1::2, 0::2] + p[:, 1::2, 1::2]) / 2
     return float(np.median(np.abs(detail)) / 0.6745)
 
 
 def _tiles(planes: np.ndarray) -> np.ndarray:
     """Non-overlapping ``TILE x TILE`` tiles of planes: ``(T, TILE * TILE)``."""
-    count, height, width = planes.shape
-    rows, cols = height // TILE, width // TILE
-    cut = planes[:, : rows * TILE, : cols * TILE].reshape(count, rows, TILE, cols, TILE)
-    return cut.transpose(0, 1, 3, 2, 4).reshape(-1, TILE * TILE)
+    return square_tiles(planes, TILE).reshape(-1, TILE * TILE)
 
 
 def _nanmean(values: np.ndarray) -> float:

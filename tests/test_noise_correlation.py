@@ -10,6 +10,7 @@ from PIL import Image
 from scipy import ndimage
 
 from medden.errors import UsageError
+from medden.io import scan
 from medden.noise import make_generator
 from medden.noise_correlation import CORRELATED, detail_correlation, noise_is_correlated
 from medden.registry import noise_registry
@@ -42,26 +43,26 @@ def test_white_noise_is_near_zero_and_correlated_noise_is_not():
     assert noise_is_correlated([np.zeros((4, 4))]) == (False, pytest.approx(np.nan, nan_ok=True))
 
 
-def _folder(tmp_path, name: str, noise) -> str:
+def _folder(tmp_path, name: str, noise) -> list:
     folder = tmp_path / name
     folder.mkdir()
     for seed in range(3):
         image = np.clip(_scene() + noise(seed), 0, 255).round().astype(np.uint8)
         Image.fromarray(image).save(folder / f"{seed}.png")
-    return str(folder)
+    return scan(folder).items
 
 
 def test_adapt_chooses_its_recipe_by_the_noise(tmp_path):
     white = _folder(tmp_path, "white", _white)
     shaped = _folder(tmp_path, "shaped", _correlated)
-    recipe, extra, value = choose_recipe([white], None, [])
+    recipe, extra, value = choose_recipe(white, None, [])
     assert (recipe, extra) == ("neighbor2neighbor", []) and abs(value) < CORRELATED
-    recipe, extra, value = choose_recipe([shaped], None, [])
+    recipe, extra, value = choose_recipe(shaped, None, [])
     assert (recipe, extra) == ("n2v2", ['self_supervised.struct="box"']) and value < -CORRELATED
-    assert choose_recipe([shaped], "n2v2", ["self_supervised.struct=row"])[:2] == ("n2v2", [])
+    assert choose_recipe(shaped, "n2v2", ["self_supervised.struct=row"])[:2] == ("n2v2", [])
     with pytest.raises(UsageError, match="correlated between neighbouring pixels"):
-        choose_recipe([shaped], "neighbor2neighbor", [])
-    assert choose_recipe([shaped], "noise2noise", [])[:2] == ("noise2noise", [])
+        choose_recipe(shaped, "neighbor2neighbor", [])
+    assert choose_recipe(shaped, "noise2noise", [])[:2] == ("noise2noise", [])
 
 
 def test_filtered_back_projection_noise_counts_as_correlated():

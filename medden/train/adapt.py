@@ -37,7 +37,7 @@ import torch
 
 from medden.bundle import export_bundle
 from medden.errors import UsageError
-from medden.io import scan
+from medden.io import ScanItem, scan
 from medden.train.checkpoint import read_checkpoint
 from medden.train.config import TrainConfig
 from medden.train.engine import TrainResult, train
@@ -107,16 +107,19 @@ def bump_version(version: str) -> str:
     return f"{match[1]}{int(match[2]) + 1}" if match else f"{version}.1"
 
 
-def _items(folders: list[str]) -> list[tuple[int, str, int]]:
-    """``(folder index, relative path, bytes)`` of every image of ``folders``."""
-    found = []
-    for index, folder in enumerate(folders):
-        for item in scan(Path(folder)).items:
-            size = sum(path.stat().st_size for path in item.paths)
-            found.append((index, str(item.relpath), size))
+def _scan(folders: list[str]) -> list[tuple[int, ScanItem]]:
+    """``(folder index, image)`` of every image of ``folders``."""
+    found = [(index, item) for index, folder in enumerate(folders)
+             for item in scan(Path(folder)).items]
     if not found:
         raise UsageError(f"no images in {', '.join(folders)}")
     return found
+
+
+def _listing(found: list[tuple[int, ScanItem]]) -> list[tuple[int, str, int]]:
+    """``(folder index, relative path, bytes)`` of scanned images (:func:`data_digest`)."""
+    return [(index, str(item.relpath), sum(path.stat().st_size for path in item.paths))
+            for index, item in found]
 
 
 def data_digest(items: list[tuple[int, str, int]]) -> str:
@@ -130,12 +133,11 @@ def data_digest(items: list[tuple[int, str, int]]) -> str:
 CORRELATION_SAMPLE = 16
 
 
-def _planes_for_correlation(data: list[str]) -> list[Any]:
-    """One 2-D plane (first channel, middle slice) of up to :data:`CORRELATION_SAMPLE`
-    images of ``data``; unreadable images are left out (training reports them)."""
+def _planes_for_correlation(items: list[ScanItem]) -> list[Any]:
+    """One 2-D plane (first channel, middle slice) of up to :data:`CORRELATION_SAMPLE` of
+    ``items``; unreadable images are left out (training reports them)."""
     from medden.process import read_item
 
-    items = [item for folder in data for item in scan(Path(folder)).items]
     step = max(1, len(items) // CORRELATION_SAMPLE)
     planes = []
     for item in items[::step][:CORRELATION_SAMPLE]:
@@ -148,14 +150,14 @@ def _planes_for_correlation(data: list[str]) -> list[Any]:
     return planes
 
 
-def choose_recipe(data: list[str], recipe: str | None,
+def choose_recipe(images: list[ScanItem], recipe: str | None,
                   overrides: list[str]) -> tuple[str, list[str], float]:
-    """The recipe for ``data``'s noise, extra overrides, and the correlation measured.
+    """The recipe for the noise of ``images``, extra overrides, and the correlation measured.
 
     Parameters
     ----------
-    data : list of str
-        Folders of noisy images.
+    images : list of ScanItem
+        The noisy images (:func:`medden.io.scan`).
     recipe : str or None
         The recipe asked for; None chooses by the noise (see the module docstring).
     overrides : list of str
@@ -170,7 +172,7 @@ def choose_recipe(data: list[str], recipe: str | None,
 
     if recipe == "noise2noise":
         return recipe, [], float("nan")
-    correlated, value = noise_is_correlated(_planes_for_correlation(data))
+    correlated, value = noise_is_correlated(_planes_for_correlation(images))
     if not correlated:
         return recipe or "neighbor2neighbor", [], value
     if recipe == "neighbor2neighbor":
@@ -332,11 +334,13 @@ def adapt(bundle: Path, data: list[str], out: Path, run: Path,
         raise UsageError(f"'{out}' is not empty: adapt writes a new bundle folder")
     if out.resolve() == bundle.resolve():
         raise UsageError("adapt never modifies the base bundle: choose another --out")
-    items = _items(data + list(pairs or []))
+    found = _scan(data + list(pairs or []))
+    items = _listing(found)
     data_items = [item for item in items if item[0] < len(data)]
     if pairs and recipe is None:
         recipe = "noise2noise"
-    recipe, chosen, correlation = choose_recipe(data, recipe, list(overrides or []))
+    recipe, chosen, correlation = choose_recipe(
+        [item for index, item in found if index < len(data)], recipe, list(overrides or []))
     config = adapt_config(bundle, data, run, recipe, minutes, pairs, lr,
                           validate_on_train=len(data_items) < 2,
                           overrides=chosen + list(overrides or []))
