@@ -1,0 +1,67 @@
+"""Join two trained pipelines into one ``magnitude_switch`` checkpoint, ready for ``medden bundle``.
+
+``mri_denoise`` 0.6.0 runs its earlier network (trained on zero-mean noise) on images with a
+black background and a network trained on multi-coil magnitude noise on the others (see
+``medden_pipelines.magnitude_switch``). This script writes the two as one checkpoint folder
+(``configs/inference.json`` with the switch's SPEC, ``models/model.pt`` with both state
+dicts, ``configs/train.json`` with the magnitude network's training config), which
+``medden bundle`` exports like any checkpoint:
+
+    python docs/examples/magnitude_switch_checkpoint.py --zero-mean bundles/mri_denoise \
+        --magnitude runs/mri_chi/best.pt --out /tmp/mri_switch
+    medden bundle --info configs/bundles/mri_denoise.info.yaml /tmp/mri_switch bundles/mri_denoise
+
+The zero-mean branch keeps its SPEC as it is (with its noise gate); the magnitude branch takes
+its checkpoint's SPEC with ``--magnitude-params`` added (none by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from medden.spec import Spec, parse_spec
+from medden.train import read_checkpoint
+
+
+def branch(source: str, extra: dict[str, object]) -> tuple[str, dict[str, torch.Tensor]]:
+    """The SPEC (with ``extra`` parameters) and state dict of a checkpoint or bundle."""
+    data = read_checkpoint(source)
+    trained = parse_spec(data["run"]["pipeline"])
+    return str(Spec(trained.name, {**trained.params, **extra})), data["model"]
+
+
+def main() -> None:
+    """Write the joined checkpoint folder."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--zero-mean", required=True, help="checkpoint or bundle folder")
+    parser.add_argument("--magnitude", required=True, help="checkpoint or bundle folder")
+    parser.add_argument("--magnitude-params", default="",
+                        help="parameters added to the magnitude SPEC, e.g. change_limit=3")
+    parser.add_argument("--share", type=float, default=0.01,
+                        help="share of pixels at or below zero that picks zero_mean")
+    parser.add_argument("--out", type=Path, required=True, help="new folder")
+    args = parser.parse_args()
+    extra = parse_spec(f"x:{args.magnitude_params}").params if args.magnitude_params else {}
+    zero_spec, zero_state = branch(args.zero_mean, {})
+    magnitude_spec, magnitude_state = branch(args.magnitude, extra)
+    spec = str(Spec("magnitude_switch", {"zero_mean": zero_spec, "magnitude": magnitude_spec,
+                                         "share": args.share}))
+    state = {**{f"stages.zero_mean.{k}": v for k, v in zero_state.items()},
+             **{f"stages.magnitude.{k}": v for k, v in magnitude_state.items()}}
+    (args.out / "configs").mkdir(parents=True, exist_ok=False)
+    (args.out / "models").mkdir()
+    torch.save(state, args.out / "models" / "model.pt")
+    (args.out / "configs" / "inference.json").write_text(
+        json.dumps({"network_def": {"spec": spec}}, indent=2))
+    training = read_checkpoint(args.magnitude)["run"].get("config") or {}
+    (args.out / "configs" / "train.json").write_text(json.dumps({"training": training},
+                                                                indent=2, default=str))
+    print(f"{args.out}: {spec}")
+
+
+if __name__ == "__main__":
+    main()

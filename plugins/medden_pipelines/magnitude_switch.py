@@ -1,0 +1,73 @@
+"""The ``magnitude_switch`` pipeline: one pipeline for magnitude (chi) noise, one for the rest.
+
+An MRI magnitude image is the root-sum-of-squares of its coils' complex images: its noise is
+Rician (one coil) or non-central chi (several), never negative, and where there is no signal
+it sits on a floor above zero (about 2.8 sigma for 8 coils).  A denoiser for such images must
+take that floor away, by an amount that depends on the number of coils; a denoiser for
+zero-mean noise (the papers' Gaussian, Poisson, speckle or impulse noise on the same slices)
+must not, or it darkens the image.  A blind network cannot tell the two from a patch: the bias
+of many coils looks like a brighter image with zero-mean noise.
+
+What tells them apart is the image's zero: magnitude noise puts no pixel at or below zero,
+while zero-mean noise on a zero background puts about half the background there (below zero,
+or at zero once clipped), and so do Poisson, speckle and impulse noise on a black
+background.  This pipeline counts the pixels at or below zero of each image and runs
+``zero_mean`` when they are at least ``share`` of the image, ``magnitude`` otherwise.
+
+Limits: percentile normalisation (16-bit MRI) maps its 0.5th percentile to zero, so such an
+image has at least 0.5 % of its pixels at or below zero, more when many pixels tie at that
+value; above ``share`` the image goes to ``zero_mean`` (the branch of the earlier releases).
+An image with zero-mean noise and almost no background (less than ``2 * share``) goes to
+``magnitude``.  Tiled inference decides tile by tile.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from medden.pipeline import Pipeline
+from medden.registry import pipeline_registry
+from medden.spec import Spec, parse_spec
+
+
+def share_at_or_below_zero(x: torch.Tensor) -> torch.Tensor:
+    """Share of each image's values that are at or below zero: shape ``(N,)``."""
+    return (x <= 0).flatten(1).to(torch.float32).mean(dim=1)
+
+
+class MagnitudeSwitchPipeline(Pipeline):
+    """Run ``magnitude`` on images without pixels at or below zero, ``zero_mean`` on the rest.
+
+    Parameters
+    ----------
+    zero_mean : Spec
+        SPEC of the pipeline for images with at least ``share`` of their pixels at or below
+        zero (zero-mean noise on a zero background, clean images with a black background).
+    magnitude : Spec
+        SPEC of the pipeline for images with fewer (magnitude noise: Rician, chi).
+    share : float
+        The share of pixels at or below zero from which an image goes to ``zero_mean``.
+
+    Raises
+    ------
+    ValueError
+        When ``share`` is not in (0, 1).
+    """
+
+    def __init__(self, zero_mean: Spec | str = "single", magnitude: Spec | str = "single",
+                 share: float = 0.01) -> None:
+        if not 0.0 < share < 1.0:
+            raise ValueError(f"share must be in (0, 1), got {share}")
+        super().__init__({"zero_mean": pipeline_registry.create(parse_spec(zero_mean)),
+                          "magnitude": pipeline_registry.create(parse_spec(magnitude))})
+        self.share = float(share)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Denoise each image of the batch with the branch its share of zeros picks."""
+        to_zero_mean = share_at_or_below_zero(x) >= self.share
+        if bool(to_zero_mean.all()):
+            return self.stages["zero_mean"](x)
+        if not bool(to_zero_mean.any()):
+            return self.stages["magnitude"](x)
+        pick = to_zero_mean.view([-1] + [1] * (x.dim() - 1))
+        return torch.where(pick, self.stages["zero_mean"](x), self.stages["magnitude"](x))
