@@ -31,7 +31,10 @@ Guarantees
   the file's bytes cannot hold (:mod:`medden.io.claims`).
 * Memory: one image at a time is normalised and processed in place (temporaries are
   bounded slabs); ``jobs > 1`` reads up to ``jobs`` inputs ahead and writes up to ``jobs``
-  outputs in the background, each in a thread.
+  outputs in the background, each in a thread, and with ``concurrent`` (trained networks)
+  processes them side by side, each with its share of torch's threads
+  (:mod:`medden.jobs`); ``jobs=None`` runs several inputs at once only then, and only
+  when all of them are small (:func:`medden.jobs.auto_jobs`).
 * Shards: given ``shard=I/N`` (:mod:`medden.shard`), a run does only its part of the inputs
   (whole DICOM series, balanced by pixels; the same split in every process) and writes
   ``report.shard-I-of-N.json``; :func:`medden.report_merge.merge_reports` makes the one
@@ -55,24 +58,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pydicom
 import torch
 from tqdm import tqdm
 
 from medden.errors import INTERRUPTS, UsageError
 from medden.intensity import IntensityMap, fit_intensity, hold_outside_window
-from medden.io import (
-    MedicalImage,
-    ScanItem,
-    detect_format,
-    read_dicom_series,
-    read_image,
-    scan,
-    write_image,
-)
+from medden.io import MedicalImage, ScanItem, detect_format, read_image, scan, write_image
 from medden.io.atomic import TEMPORARY, atomic_write, temporary_stem
 from medden.io.lossy import OutputFormat, lossy_note, output_relpath, prepare_write
 from medden.io.names import ESCAPED_NAMES, escaped_name, is_utf8, printable, unescaped_name
+from medden.jobs import WORKER_THREADS, auto_jobs, shared_threads
 from medden.limits import DEFAULT_MAX_PIXELS
 from medden.qc import summarise
 from medden.shard import Shard
@@ -330,6 +325,8 @@ def check_output_location(source: Path, destination: Path) -> None:
 def read_item(item: ScanItem) -> MedicalImage:
     """Read one scanned item (a DICOM series or a single file)."""
     if item.kind == "dicom_series":
+        from medden.io.dicom import read_dicom_series  # pydicom: only for DICOM inputs
+
         return read_dicom_series(item.paths)
     return read_image(item.paths[0])
 
@@ -356,6 +353,8 @@ def _holds_image(path: Path) -> bool:
     kind = detect_format(path)
     if kind != "dicom":
         return kind is not None
+    import pydicom
+
     try:
         header = pydicom.dcmread(path, force=True, stop_before_pixels=True,
                                  specific_tags=["Rows", "Columns"])
@@ -624,6 +623,30 @@ def _compute(task: _Task, image: MedicalImage, prepare: Prepare,
     return operation
 
 
+def _read(task: _Task) -> MedicalImage:
+    """Read ``task``'s input, timing it."""
+    image, seconds = _timed(read_item, task.item)
+    task.seconds = task.stages["read"] = seconds
+    return image
+
+
+def _computed(task: _Task, image: MedicalImage, prepare: Prepare, modality: str | None,
+              output_format: OutputFormat) -> Operation:
+    """:func:`_compute`, timed."""
+    operation, seconds = _timed(_compute, task, image, prepare, modality, output_format)
+    task.seconds += seconds
+    task.stages["compute"] = seconds
+    return operation
+
+
+def _read_and_compute(task: _Task, prepare: Prepare, modality: str | None,
+                      output_format: OutputFormat) -> tuple[MedicalImage, Operation]:
+    """Read ``task``'s input and compute its output: an input in flight in a worker thread
+    (``concurrent=True``)."""
+    image = _read(task)
+    return image, _computed(task, image, prepare, modality, output_format)
+
+
 def process_tree(
     source: Path,
     destination: Path,
@@ -635,7 +658,8 @@ def process_tree(
     applied: str = "model",
     existing: Existing = "error",
     output_format: OutputFormat = "png",
-    jobs: int = 1,
+    jobs: int | None = 1,
+    concurrent: bool = False,
     strict: bool = False,
     progress: bool = True,
     options: dict[str, Any] | None = None,
@@ -664,8 +688,16 @@ def process_tree(
         How lossy-compressed inputs are written (:mod:`medden.io.lossy`): JPEG as PNG or
         as TIFF, other lossy inputs without loss in their own format; or ``"keep"``: in
         their own format and coding (DICOM stays uncompressed).
-    jobs : int
-        Threads reading ahead and writing behind (1: everything in this thread).
+    jobs : int or None
+        Inputs in flight, read ahead and written behind by as many threads (1: everything
+        in this thread, one image at a time); None: with ``concurrent``,
+        :func:`medden.jobs.auto_jobs` of the inputs' sizes, else 1 (``"auto"`` in the
+        report's options).
+    concurrent : bool
+        ``prepare`` and its operations may run in several threads at once (trained
+        networks): each input in flight is then also computed in its thread, with its
+        share of torch's threads (:mod:`medden.jobs`).  Else inputs are computed in this
+        thread, one at a time (some classical filters' libraries are not thread-safe).
     strict : bool
         Stop at the first failed input (the report still lists what was done).
     progress : bool
@@ -691,7 +723,7 @@ def process_tree(
         Before any work, for a forbidden output folder, one that cannot be created, or
         existing outputs.
     """
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
     if max_pixels < 1:
         raise UsageError(f"--max-pixels must be at least 1, got {max_pixels}")
@@ -708,8 +740,10 @@ def process_tree(
     removed = _remove_temporaries(destination, None if shard is None else
                                   [o for task in tasks for o in task.outputs])
     report = Report(command=command, method=method,
-                    options={**(options or {}), "jobs": jobs, "existing": existing,
-                             "format": output_format}, applied=applied)
+                    options={**(options or {}), "jobs": "auto" if jobs is None else jobs,
+                             "existing": existing, "format": output_format}, applied=applied)
+    if jobs is None:  # the same option in every shard's report, whatever it chose here
+        jobs = auto_jobs([task.item.pixels for task in tasks]) if concurrent else 1
     throughput = Throughput(str(shard or Shard(0, 1)))
     report.throughput.append(throughput)
     if removed:
@@ -723,10 +757,10 @@ def process_tree(
     if strict and (report.failed or any(r.status == "failed" for r in done.values())):
         tasks = []  # --strict: a failure found while scanning stops the run before any work
     bar = tqdm(total=len(tasks), desc=command, unit="image", disable=not progress)
-    readers = ThreadPoolExecutor(jobs, "medden-read") if jobs > 1 else _Inline()
+    workers = ThreadPoolExecutor(jobs, WORKER_THREADS) if jobs > 1 else _Inline()
     writers = ThreadPoolExecutor(jobs, "medden-write") if jobs > 1 else _Inline()
     backlog = jobs if jobs > 1 else 0
-    reads: deque[tuple[_Task, Future]] = deque()
+    working: deque[tuple[_Task, Future]] = deque()
     writes: deque[tuple[_Task, Future]] = deque()
     pending = iter(tasks)
 
@@ -745,10 +779,12 @@ def process_tree(
         )
         bar.update()
 
-    def read_ahead() -> None:
+    def start_next() -> None:
         # jobs=1 reads each input only when it is its turn, so one image is in memory
-        while len(reads) < jobs and (task := next(pending, None)) is not None:
-            reads.append((task, readers.submit(_timed, read_item, task.item)))
+        while len(working) < jobs and (task := next(pending, None)) is not None:
+            work = (workers.submit(_read_and_compute, task, prepare, modality, output_format)
+                    if concurrent else workers.submit(_read, task))
+            working.append((task, work))
 
     def finish_write(task: _Task, future: Future) -> bool:
         try:
@@ -764,22 +800,21 @@ def process_tree(
         return True
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), shared_threads(jobs if concurrent else 1):
             # pydicom warnings quote element values, which may be patient data
             warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
             ok = True
-            read_ahead()
-            while reads and (ok or not strict):
-                task, future = reads.popleft()
+            start_next()
+            while working and (ok or not strict):
+                task, future = working.popleft()
                 if jobs > 1:
-                    read_ahead()
+                    start_next()
                 try:
-                    image, task.seconds = future.result()
-                    task.stages["read"] = task.seconds
-                    operation, seconds = _timed(_compute, task, image, prepare, modality,
-                                                output_format)
-                    task.seconds += seconds
-                    task.stages["compute"] = seconds
+                    if concurrent:
+                        image, operation = future.result()
+                    else:
+                        image = future.result()
+                        operation = _computed(task, image, prepare, modality, output_format)
                     salt = _uid_salt(command, method, modality, output_format,
                                      options or {}, operation)
                 except INTERRUPTS:
@@ -797,14 +832,14 @@ def process_tree(
                 while len(writes) > backlog:
                     ok = finish_write(*writes.popleft()) and ok
                 if jobs == 1:
-                    read_ahead()
+                    start_next()
             while writes:
                 ok = finish_write(*writes.popleft()) and ok
     except KeyboardInterrupt:
         report.interrupted = True
         raise
     finally:
-        readers.shutdown(wait=True, cancel_futures=True)
+        workers.shutdown(wait=True, cancel_futures=True)
         writers.shutdown(wait=True)
         bar.close()
         report.results += results.values()

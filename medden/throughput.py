@@ -4,8 +4,8 @@ Each process of ``medden noise`` / ``medden denoise`` (one per shard, see :mod:`
 records how many images it wrote, their pixels, its wall time and the seconds spent
 reading, computing (normalising, the operation, restoring units) and writing.  With
 ``--jobs 1`` the three add up to about the wall time and their shares say which one bounds
-the run; with reading and writing in threads they overlap, and the largest share is the
-bound.
+the run; with several inputs in flight (:mod:`medden.jobs`) they overlap and are summed over
+the threads, and the largest share is the bound.
 """
 
 from __future__ import annotations

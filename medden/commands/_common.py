@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +23,8 @@ if TYPE_CHECKING:  # torch, the readers and the writers are imported when a comm
     from medden.process import Existing, Prepare, Report
 
 __all__ = ["add_spec_arguments", "spec_from_args", "item_generator", "add_tree_arguments",
-           "add_shard_argument", "existing_from_args", "tree_options", "finish", "run_tree"]
+           "add_shard_argument", "existing_from_args", "tree_options", "finish", "run_tree",
+           "long_lived"]
 
 
 def add_spec_arguments(parser: argparse.ArgumentParser, option: str, what: str) -> None:
@@ -55,6 +59,28 @@ def item_generator(seed: int, key: str) -> torch.Generator:
     return make_generator(int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF)
 
 
+@contextmanager
+def long_lived() -> Iterator[None]:
+    """Run a command's start-up (imports, loading a network) without the cyclic garbage
+    collector, then leave what it made out of later collections (:func:`gc.freeze`).
+
+    Start-up makes some 180,000 objects, most of them importing torch, that live until the
+    process ends; every collection walks all of them: those during the import (0.1-0.3 s of
+    its 1.4-1.7 s), the full ones while the command runs, and the one when the interpreter
+    exits (0.4-0.55 s, 0.12-0.15 s frozen; docs/benchmarks.md, issue 25).  Frozen objects
+    are still freed when unreferenced; a reference cycle made at start-up is not collected
+    (about 800 objects per in-process ``medden denoise`` run).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def add_tree_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of commands that mirror IN into OUT (:func:`medden.process.process_tree`)."""
     parser.add_argument("--modality", type=str.lower, choices=sorted(MODALITIES),
@@ -77,9 +103,12 @@ def add_tree_arguments(parser: argparse.ArgumentParser) -> None:
                              "uncompressed). The report notes each such input")
     parser.add_argument("--strict", action="store_true",
                         help="stop at the first input that fails (exit status 1)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="threads reading inputs ahead and writing outputs behind "
-                             "(default 1)")
+    parser.add_argument("--jobs", type=int, metavar="N",
+                        help="inputs in flight: read ahead and written behind in N threads; "
+                             "a trained network also denoises them side by side, each with "
+                             "its share of the CPU threads (classical filters and noise: one "
+                             "at a time). Default: for a trained network, one per CPU core "
+                             "(at most 4) when every input has at most 2048² pixels; else 1")
     parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
                         help="an image (a DICOM series: all its slices) whose headers claim "
                              "more than N pixels per channel fails without being read "

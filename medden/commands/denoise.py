@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medden.commands._common import add_tree_arguments, run_tree
+from medden.commands._common import add_tree_arguments, long_lived, run_tree
 from medden.errors import UsageError
 from medden.strength import blend, describe, parse_strength
 
@@ -140,13 +141,15 @@ def _weights_digest(network: torch.nn.Module) -> str:
 
 class _Runners:
     """One :class:`Denoising` for the given network, or per bundle chosen by modality
-    (each loaded once; a bundle that failed to load fails its images without a retry)."""
+    (each loaded once, also when images are computed in several threads; a bundle that
+    failed to load fails its images without a retry)."""
 
     def __init__(self, args: argparse.Namespace, given: Network | None) -> None:
         self.args = args
         self.given = given
         self.runners: dict[str, tuple[Network, Denoising, str]] = {}
         self.missing: dict[str, UsageError] = {}
+        self.lock = threading.Lock()
 
     def _network(self, bundle: str) -> Network:
         from medden.denoisers import load_bundle
@@ -166,28 +169,35 @@ class _Runners:
         """The network for ``image``, its runner, its weights' digest and, for a default
         bundle, the note saying which rule chose it."""
         from medden.default_bundle import choose_bundle
-        from medden.ensemble import ENSEMBLE_SUFFIX
-        from medden.infer import Denoising
 
         bundle, notes = "", ()
         if self.given is None:
             choice = choose_bundle(image)
             bundle, notes = choice.bundle, (f"default bundle {choice.bundle}: {choice.reason}",)
-        if bundle not in self.runners:
-            network = self._network(bundle)
-            if self.args.self_ensemble:
-                network = replace(network, label=network.label + ENSEMBLE_SUFFIX)
-            runner = Denoising(network.network, tile=self.args.tile, tile_3d=self.args.tile_3d,
-                               slice_batch=self.args.slice_batch, device=self.args.device,
-                               self_ensemble=self.args.self_ensemble,
-                               capabilities=network.capabilities)
-            self.runners[bundle] = (network, runner, _weights_digest(network.network))
+        with self.lock:
+            if bundle not in self.runners:
+                self.runners[bundle] = self._runner(bundle)
         return (*self.runners[bundle], notes)
+
+    def _runner(self, bundle: str) -> tuple[Network, Denoising, str]:
+        from medden.ensemble import ENSEMBLE_SUFFIX
+        from medden.infer import Denoising
+
+        network = self._network(bundle)
+        if self.args.self_ensemble:
+            network = replace(network, label=network.label + ENSEMBLE_SUFFIX)
+        runner = Denoising(network.network, tile=self.args.tile, tile_3d=self.args.tile_3d,
+                           slice_batch=self.args.slice_batch, device=self.args.device,
+                           self_ensemble=self.args.self_ensemble,
+                           capabilities=network.capabilities)
+        return network, runner, _weights_digest(network.network)
 
 
 def _apply(runner: Denoising, label: str, quiet: bool, strength: float
            ) -> Callable[[torch.Tensor], torch.Tensor]:
     from tqdm import tqdm
+
+    from medden.jobs import in_worker
 
     def apply(image: torch.Tensor) -> torch.Tensor:
         if strength == 0.0:
@@ -195,7 +205,7 @@ def _apply(runner: Denoising, label: str, quiet: bool, strength: float
         original = image.clone() if strength < 1.0 else image
         steps = runner.steps(tuple(image.shape))
         with tqdm(total=steps, desc=label, unit="slice", leave=False, position=1,
-                  disable=quiet or steps <= 1) as bar:
+                  disable=quiet or steps <= 1 or in_worker()) as bar:
             return blend(original, runner(image, out=image, progress=bar.update), strength)
 
     return apply
@@ -245,5 +255,9 @@ def denoising(args: argparse.Namespace) -> tuple[Prepare, dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     """Denoise the tree; exit 0 when every image succeeded, 1 when some failed."""
-    prepare, settings = denoising(args)
-    return run_tree(args, prepare, command="denoise", **settings)
+    with long_lived():
+        prepare, settings = denoising(args)
+    # trained networks denoise several images side by side (--jobs); classical filters,
+    # some of whose libraries are not thread-safe (BM3D's), one at a time
+    trained = not (args.model or args.pipeline)
+    return run_tree(args, prepare, command="denoise", concurrent=trained, **settings)

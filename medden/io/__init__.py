@@ -6,18 +6,21 @@ units), and write it back in the same format with :func:`write_image` (lossy-com
 rasters without further loss after :func:`medden.io.lossy.prepare_write`).  :func:`scan` finds
 the images of a folder tree.  See :mod:`medden.io.image` for the data convention and the
 format modules for details.
+
+The DICOM and NIfTI modules are imported when a file needs them: pydicom and nibabel take
+about a second to import, which a run over PNG files does not pay.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from medden.io.atomic import atomic_write
 from medden.io.detect import detect_format
-from medden.io.dicom import read_dicom_file, read_dicom_series, write_dicom
 from medden.io.image import Format, ImageMeta, MedicalImage
-from medden.io.nifti import read_nifti, write_nifti
-from medden.io.raster import read_raster, write_raster
 from medden.io.scan import ScanItem, ScanResult, scan
 
 __all__ = [
@@ -34,7 +37,21 @@ __all__ = [
     "write_image",
 ]
 
-_READERS = {"dicom": read_dicom_file, "nifti": read_nifti, "raster": read_raster}
+#: Format -> the module and function reading a file of it (imported when first used).
+_READERS = {"dicom": ("medden.io.dicom", "read_dicom_file"),
+            "nifti": ("medden.io.nifti", "read_nifti"),
+            "raster": ("medden.io.raster", "read_raster")}
+
+
+def _function(module: str, name: str) -> Callable[..., Any]:
+    return getattr(importlib.import_module(module), name)
+
+
+def __getattr__(name: str) -> Any:
+    """:func:`~medden.io.dicom.read_dicom_series`, imported with pydicom when asked for."""
+    if name == "read_dicom_series":
+        return _function("medden.io.dicom", name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_image(path: Path | str) -> MedicalImage:
@@ -50,7 +67,7 @@ def read_image(path: Path | str) -> MedicalImage:
     kind = detect_format(path)
     if kind is None:
         raise ValueError(f"{path}: not a supported image file")
-    return _READERS[kind](path)
+    return _function(*_READERS[kind])(path)
 
 
 def write_image(
@@ -100,10 +117,11 @@ def write_image(
     fmt = image.meta.format
     if fmt == "dicom":
         uid_map = {} if series_uid_map is None else series_uid_map
-        return write_dicom(image, path, derivation=derivation, series_suffix=series_suffix,
-                           series_uid_map=uid_map, uid_salt=uid_salt)
+        return _function("medden.io.dicom", "write_dicom")(
+            image, path, derivation=derivation, series_suffix=series_suffix,
+            series_uid_map=uid_map, uid_salt=uid_salt)
     if fmt == "nifti":
-        return write_nifti(image, path)
+        return _function("medden.io.nifti", "write_nifti")(image, path)
     if fmt == "raster":
-        return write_raster(image, path)
+        return _function("medden.io.raster", "write_raster")(image, path)
     raise ValueError(f"unknown image format {fmt!r}")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import pydicom
-
 from medden.io.image import Format
 from medden.io.raster import RASTER_SUFFIXES
 
@@ -24,6 +22,8 @@ def _has_dicm_preamble(path: Path) -> bool:
 
 def _parses_as_dicom_image(path: Path) -> bool:
     """A DICOM file without preamble: pydicom parses it and it has image dimensions."""
+    import pydicom  # imported by the files that need it: it takes a second
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

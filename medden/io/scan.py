@@ -10,8 +10,6 @@ from typing import Literal
 
 from medden.errors import INTERRUPTS
 from medden.io.detect import detect_format
-from medden.io.dicom import identify_damaged, probe_dicom
-from medden.io.nifti import probe_nifti
 from medden.io.raster import probe_raster
 
 __all__ = ["ScanItem", "ScanResult", "scan"]
@@ -108,6 +106,18 @@ def _series_item(paths: list[Path], base: Path, series_uid: str | None,
     return ScanItem("dicom_series", paths, relpath, series_uid, pixels)
 
 
+def _probe_nifti(path: Path) -> int:
+    from medden.io.nifti import probe_nifti  # nibabel: only when a NIfTI file is found
+
+    return probe_nifti(path)
+
+
+def _identify_damaged(path: Path) -> str | None:
+    from medden.io.dicom import identify_damaged
+
+    return identify_damaged(path)
+
+
 def scan(root: Path | str) -> ScanResult:
     """Recursively find images under ``root`` (a folder, or one file).
 
@@ -144,6 +154,8 @@ def scan(root: Path | str) -> ScanResult:
             if kind is None:
                 result.skipped.append((path, _NOT_AN_IMAGE))
             elif kind == "dicom":
+                from medden.io.dicom import probe_dicom  # pydicom: only when DICOM is found
+
                 probe = probe_dicom(path)
                 if probe.stack_key is None:
                     result.items.append(_series_item([path], base, probe.series_uid,
@@ -153,14 +165,14 @@ def scan(root: Path | str) -> ScanResult:
                     stack_uids[probe.stack_key] = probe.series_uid
                     stack_pixels[probe.stack_key] += probe.pixels
             else:
-                pixels = (probe_nifti if kind == "nifti" else probe_raster)(path)
+                pixels = _probe_nifti(path) if kind == "nifti" else probe_raster(path)
                 result.items.append(ScanItem(kind, [path], path.relative_to(base),
                                              pixels=pixels))
         except INTERRUPTS:
             raise
         except BaseException as exc:  # noqa: BLE001 - a bad file is reported, never fatal
             reason = f"unreadable: {type(exc).__name__}: {exc}"
-            identity = identify_damaged(path) if kind == "dicom" else None
+            identity = _identify_damaged(path) if kind == "dicom" else None
             if identity is None:
                 result.skipped.append((path, reason))
             else:
