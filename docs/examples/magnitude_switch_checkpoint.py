@@ -27,9 +27,8 @@ from medden.spec import Spec, parse_spec
 from medden.train import read_checkpoint
 
 
-def branch(source: str, extra: dict[str, object]) -> tuple[str, dict[str, torch.Tensor]]:
-    """The SPEC (with ``extra`` parameters) and state dict of a checkpoint or bundle."""
-    data = read_checkpoint(source)
+def branch(data: dict, extra: dict[str, object]) -> tuple[str, dict[str, torch.Tensor]]:
+    """The SPEC (with ``extra`` parameters) and state dict of a read checkpoint."""
     trained = parse_spec(data["run"]["pipeline"])
     return str(Spec(trained.name, {**trained.params, **extra})), data["model"]
 
@@ -46,8 +45,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="new folder")
     args = parser.parse_args()
     extra = parse_spec(f"x:{args.magnitude_params}").params if args.magnitude_params else {}
-    zero_spec, zero_state = branch(args.zero_mean, {})
-    magnitude_spec, magnitude_state = branch(args.magnitude, extra)
+    magnitude = read_checkpoint(args.magnitude)
+    zero_spec, zero_state = branch(read_checkpoint(args.zero_mean), {})
+    magnitude_spec, magnitude_state = branch(magnitude, extra)
     spec = str(Spec("magnitude_switch", {"zero_mean": zero_spec, "magnitude": magnitude_spec,
                                          "share": args.share}))
     state = {**{f"stages.zero_mean.{k}": v for k, v in zero_state.items()},
@@ -57,7 +57,7 @@ def main() -> None:
     torch.save(state, args.out / "models" / "model.pt")
     (args.out / "configs" / "inference.json").write_text(
         json.dumps({"network_def": {"spec": spec}}, indent=2))
-    training = read_checkpoint(args.magnitude)["run"].get("config") or {}
+    training = magnitude["run"].get("config") or {}
     (args.out / "configs" / "train.json").write_text(json.dumps({"training": training},
                                                                 indent=2, default=str))
     print(f"{args.out}: {spec}")
