@@ -20,7 +20,8 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["AUTO_LIMIT", "SMALL", "WORKER_THREADS", "auto_jobs", "in_worker", "shared_threads"]
+__all__ = ["AUTO_LIMIT", "SMALL", "WORKER_THREADS", "auto_jobs", "in_worker", "shared_threads",
+           "side_by_side"]
 
 #: Most inputs :func:`auto_jobs` runs at once.
 AUTO_LIMIT = 4
@@ -28,6 +29,14 @@ AUTO_LIMIT = 4
 SMALL = 1 << 22
 #: Name prefix of the threads that read (and compute) the inputs in flight.
 WORKER_THREADS = "medden-work"
+
+
+def side_by_side(network: torch.nn.Module, learned: bool) -> bool:
+    """Whether images may be denoised side by side by ``network``: a trained network (as
+    ``learned`` says; classical filters go one at a time) none of whose modules is marked
+    not :attr:`~medden.models.Denoiser.thread_safe` (a bundle or pipeline with a BM3D
+    stage).  A TorchScript module holds no such stage: it is scripted from torch code."""
+    return learned and all(getattr(module, "thread_safe", True) for module in network.modules())
 
 
 def auto_jobs(pixels: Sequence[int]) -> int:

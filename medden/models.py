@@ -56,6 +56,9 @@ class Denoiser(nn.Module):
     learned: ClassVar[bool] = True
     #: Whether :meth:`forward` accepts a per-pixel noise-level map.
     accepts_noise_map: ClassVar[bool] = False
+    #: Whether two threads may run :meth:`forward` at once (``medden denoise`` then denoises
+    #: images side by side); False for filters whose library is not thread-safe.
+    thread_safe: ClassVar[bool] = True
     #: Spatial sizes must be multiples of this (handled by padding in :meth:`forward`).
     size_multiple: int = 1
     #: The SPEC the instance was built from (set by the registry).

@@ -213,8 +213,9 @@ def _apply(runner: Denoising, label: str, quiet: bool, strength: float
 
 def denoising(args: argparse.Namespace) -> tuple[Prepare, dict[str, Any]]:
     """What :func:`medden.process.process_tree` needs to denoise as ``args`` say (the options
-    of :func:`add_denoiser_arguments` and ``--modality``, ``--quiet``): ``prepare``, and
-    the ``method`` and ``options`` recorded in the report.
+    of :func:`add_denoiser_arguments` and ``--modality``, ``--quiet``): ``prepare``, the
+    ``method`` and ``options`` recorded in the report, and ``concurrent``: whether images
+    may be denoised side by side (:func:`medden.jobs.side_by_side`).
 
     Raises
     ------
@@ -222,6 +223,8 @@ def denoising(args: argparse.Namespace) -> tuple[Prepare, dict[str, Any]]:
         For options that do not go together, or a denoiser that cannot be loaded.
     """
     from medden.dicom_derive import name_denoiser
+    from medden.infer import Capabilities
+    from medden.jobs import side_by_side
     from medden.process import Operation
     from medden.qc import quality_checks
 
@@ -245,7 +248,11 @@ def denoising(args: argparse.Namespace) -> tuple[Prepare, dict[str, Any]]:
                          inspect=quality_checks if args.qc else None,
                          modality=network.modality, notes=notes)
 
+    # the default bundles are shipped trained networks; a given network's stages decide
+    concurrent = given is None or side_by_side(
+        given.network, (given.capabilities or Capabilities.of(given.network)).learned)
     return prepare, {
+        "concurrent": concurrent,
         "method": given.label if given else "default bundle per image",
         "options": {"device": args.device, "tile": args.tile, "tile_3d": args.tile_3d,
                     "slice_batch": args.slice_batch, "self_ensemble": args.self_ensemble,
@@ -257,7 +264,4 @@ def run(args: argparse.Namespace) -> int:
     """Denoise the tree; exit 0 when every image succeeded, 1 when some failed."""
     with long_lived():
         prepare, settings = denoising(args)
-    # trained networks denoise several images side by side (--jobs); classical filters,
-    # some of whose libraries are not thread-safe (BM3D's), one at a time
-    trained = not (args.model or args.pipeline)
-    return run_tree(args, prepare, command="denoise", concurrent=trained, **settings)
+    return run_tree(args, prepare, command="denoise", **settings)

@@ -101,14 +101,18 @@ class Node:
         Recorded in each series' report.
     options : dict
         Run settings recorded in each report (and part of the new UIDs).
+    concurrent : bool
+        Denoise the images of a series side by side (a trained network; see
+        :func:`medden.jobs.side_by_side`).
     """
 
     def __init__(self, settings: NodeSettings, prepare: Prepare, method: str,
-                 options: dict[str, Any]) -> None:
+                 options: dict[str, Any], concurrent: bool = False) -> None:
         self.settings = settings
         self.prepare = prepare
         self.method = method
         self.options = options
+        self.concurrent = concurrent
         self.spool = Spool(settings.spool)
         self.journal = Journal(self.spool.journal)
         self.scp = StoreSCP(settings.ae_title, settings.allow, self.receive)
@@ -148,7 +152,8 @@ class Node:
             report = process_tree(self.spool.incoming(batch.name),
                                   self.spool.derived(batch.name), self.prepare,
                                   command="serve", method=self.method, existing="overwrite",
-                                  progress=False, options=self.options)
+                                  progress=False, options=self.options,
+                                  concurrent=self.concurrent)
         except INTERRUPTS:
             raise
         except BaseException as exc:  # noqa: BLE001 - one series never stops the node

@@ -41,6 +41,8 @@ class BM4DFilter(TakesSpectrum, ClassicalDenoiser):
     """
 
     noise_sigma_parameter: ClassVar[str | None] = "sigma"
+    #: Built like BM3D's library, which aborts the process when two threads run it at once.
+    thread_safe: ClassVar[bool] = False
     tuning_grid: ClassVar[dict[str, list[Any]]] = {
         "sigma": [None, 10.0, 15.0, 20.0, 25.0, 35.0, 50.0],
     }
