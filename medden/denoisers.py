@@ -218,7 +218,12 @@ def _bundle_modality(folder: Path, declared: DeclaredNetwork | None) -> str | No
         modality = json.loads((folder / "configs" / "inference.json").read_text()).get("modality")
     except (OSError, UnicodeDecodeError, ValueError, AttributeError):
         return None
-    return modality if isinstance(modality, str) and modality in MODALITIES else None
+    return _known_modality(modality)
+
+
+def _known_modality(value: object) -> str | None:
+    """``value`` when it names one of :data:`~medden.intensity.MODALITIES`, else None."""
+    return value if isinstance(value, str) and value in MODALITIES else None
 
 
 def load_bundle(name_or_path: str | Path, *, trust: bool = False,
@@ -275,7 +280,8 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def load_trained_checkpoint(path: str | Path) -> Network:
-    """The pipeline of a medden training checkpoint.
+    """The pipeline of a medden training checkpoint, applied in the intensity convention of
+    its training (``data.modality`` of its config) when the config names one.
 
     Raises
     ------
@@ -291,9 +297,12 @@ def load_trained_checkpoint(path: str | Path) -> Network:
         ) from None
     pipeline, info = load_checkpoint(path)
     file = Path(info.get("path", path))
+    # the intensity convention it was trained in (data.modality; None: detected per image)
+    modality = ((info.get("config") or {}).get("data") or {}).get("modality")
     # run folder / file: tells apart the last.pt of several runs
     return Network(pipeline, f"checkpoint {file.parent.name}/{file.name} "
-                             f"({_outline(pipeline, info.get('pipeline'))})")
+                             f"({_outline(pipeline, info.get('pipeline'))})",
+                   modality=_known_modality(modality))
 
 
 def _outline(pipeline: nn.Module, spec: str | Spec | dict | None) -> str:

@@ -49,9 +49,10 @@ def tiny_config(data: Path, output: Path, **overrides: Any) -> dict[str, Any]:
     return config
 
 
-def tiny_checkpoint(path: Path):
+def tiny_checkpoint(path: Path, config: dict | None = None):
     """Save a seeded 2-layer DnCNN ``single`` pipeline as a training checkpoint at ``path``
-    (``.../best.pt``) and return the pipeline (random weights: a learned, non-equivariant net)."""
+    (``.../best.pt``, with the training ``config`` given) and return the pipeline (random
+    weights: a learned, non-equivariant net)."""
     import torch
 
     from medden.registry import pipeline_registry
@@ -61,5 +62,5 @@ def tiny_checkpoint(path: Path):
             "params": {"model": {"name": "dncnn", "params": {"depth": 2, "features": 4}}}}
     torch.manual_seed(0)
     pipeline = pipeline_registry.create(spec)
-    save_checkpoint(path, {"model": pipeline, "run": RunInfo(spec, "noise2clean", {})})
+    save_checkpoint(path, {"model": pipeline, "run": RunInfo(spec, "noise2clean", config or {})})
     return pipeline

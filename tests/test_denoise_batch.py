@@ -339,3 +339,13 @@ def test_trained_checkpoint_is_run_and_named(tmp_path):
     labels = {load_trained_checkpoint(tmp_path / run / "best.pt").label
               for run in ("run", "other")}
     assert len(labels) == 2  # two runs' best.pt can sit side by side in a benchmark
+
+
+@pytest.mark.parametrize(("trained_in", "applied_in"),
+                         [("ct", "ct"), ("mri", "mri"), (None, None), ("unknown", None)])
+def test_checkpoint_is_applied_in_the_intensity_convention_it_was_trained_in(
+        tmp_path, trained_in, applied_in):
+    from medden.denoisers import load_trained_checkpoint
+
+    tiny_checkpoint(tmp_path / "run" / "best.pt", {"data": {"modality": trained_in}})
+    assert load_trained_checkpoint(tmp_path / "run").modality == applied_in
