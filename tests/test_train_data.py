@@ -157,3 +157,14 @@ def test_quarter_turns_rotate_the_patch_in_plane_and_need_patches(tmp_path):
         config_from_dict({**tiny_config(folder, tmp_path / "run"),
                           "data": {"train": [str(folder)], "patch_size": None,
                                    "augment": {"quarter_turns": True}}})
+
+
+def test_images_smaller_than_half_a_patch_are_mirrored_up_to_it(tmp_path):
+    folder = write_images(tmp_path / "img", count=3, size=20)
+    noise = noise_registry.create("gaussian:sigma=0")
+    config = DataConfig(train=[str(folder)], patch_size=64, val_crop=96, val_fraction=0.34)
+    data = build_data(config, noise, seed=0, batch_size=1, noisy_target=False)
+    patch, val = data.train[0]["target"], data.val[0]["target"]
+    assert patch.shape == (1, 64, 64) and val.shape == (1, 96, 96)
+    # the image sits mirrored at the centre of the validation crop: rows 38..57 and 58..77
+    assert torch.equal(val[:, 38:58].flip(1), val[:, 58:78])

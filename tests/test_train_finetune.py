@@ -27,7 +27,11 @@ from medden.train.finetune import (
 TWO_STAGE = "two_stage:nen=(nen:features=8,blocks=1),rn=(rn:features=8,blocks=1)"
 
 
-@pytest.mark.parametrize("spec", ["single:model=(cae:features=8)", TWO_STAGE])
+#: folds 2x2 pixel blocks into channels and appends a noise map (4 + 1 <-> 12 + 1 inputs)
+FOLDED = "single:model=(noise_aware_unet:features=[8|16],blocks=1,estimator_width=8)"
+
+
+@pytest.mark.parametrize("spec", ["single:model=(cae:features=8)", TWO_STAGE, FOLDED])
 def test_grey_weights_adapted_to_rgb_treat_grey_content_alike(spec):
     torch.manual_seed(0)
     grey = pipeline_registry.create(f"{spec},in_channels=1").eval()
@@ -47,7 +51,7 @@ def test_grey_weights_adapted_to_rgb_treat_grey_content_alike(spec):
 def test_only_channel_dimensions_can_be_adapted():
     small = pipeline_registry.create("single:model=(cae:features=8)")
     wide = pipeline_registry.create("single:model=(cae:features=16)")
-    with pytest.raises(UsageError, match="only 1 <-> 3 image channels can be adapted"):
+    with pytest.raises(UsageError, match="only grey <-> RGB image channels can be adapted"):
         adapt_state_dict(small.state_dict(), wide.state_dict())
 
 

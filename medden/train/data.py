@@ -374,7 +374,9 @@ def train_transform(config: DataConfig, noise: Noise, paired: bool,
     chain: list = [EnsureTyped(keys, track_meta=False)]
     if config.patch_size is not None:
         size = (config.patch_size, config.patch_size)
-        chain += [SpatialPadd(keys, size, mode="reflect"),
+        # mirrored (numpy's "symmetric": any size; torch's "reflect" fails on images
+        # smaller than half the patch)
+        chain += [SpatialPadd(keys, size, mode="symmetric"),
                   RandSpatialCropd(keys, size, random_size=False)]
     chain += _augmentations(keys, config.augment)
     chain += [EnsureTyped(keys, track_meta=False),
@@ -393,7 +395,7 @@ def val_transform(config: DataConfig, noise: Noise, paired: bool) -> Compose:
     chain: list = [EnsureTyped(keys, track_meta=False)]
     if config.val_crop is not None:
         size = (config.val_crop, config.val_crop)
-        chain += [SpatialPadd(keys, size, mode="reflect"), CenterSpatialCropd(keys, size)]
+        chain += [SpatialPadd(keys, size, mode="symmetric"), CenterSpatialCropd(keys, size)]
     chain += [*_noise_steps(noise, paired, noisy_target=False, noisy=config.noisy),
               SelectItemsd(["input", "target"])]
     return Compose(chain)

@@ -38,8 +38,22 @@ from medden.train.config import TrainConfig, apply_overrides, config_from_dict
 __all__ = ["adapt_tensor", "grow_tensor", "adapt_state_dict", "initialise_from",
            "frozen_parameters", "encoder_parameters", "finetune_config"]
 
+def _grey_rgb_layout(count: int, other: int) -> tuple[int, int] | None:
+    """``(fold, extra)`` when ``count`` and ``other`` channels are the same layer for grey and
+    RGB images: ``fold`` channels per colour (1; 4 or 8 when 2x2(x2) pixel blocks are folded
+    into channels, FFDNet-style, colour-major as ``pixel_unshuffle`` orders them) and then
+    ``extra`` channels that are not the image's (0, or 1: a noise-level map)."""
+    low, high = sorted((count, other))
+    if (high - low) % 2:
+        return None
+    fold = (high - low) // 2
+    extra = low - fold
+    return (fold, extra) if fold in (1, 4, 8) and extra in (0, 1) else None
+
+
 def adapt_tensor(source: torch.Tensor, shape: torch.Size, name: str) -> torch.Tensor:
-    """Adapt ``source`` to ``shape`` when they differ only in image channels (1 <-> 3).
+    """Adapt ``source`` to ``shape`` when they differ only in image channels (grey <-> RGB,
+    also when pixel blocks are folded into channels and a noise map follows them).
 
     Convolution weights are ``(out, in, *kernel)``, biases ``(out,)``.
 
@@ -50,16 +64,21 @@ def adapt_tensor(source: torch.Tensor, shape: torch.Size, name: str) -> torch.Te
     """
     differ = [d for d, (a, b) in enumerate(zip(source.shape, shape, strict=False)) if a != b]
     pair = (source.shape[differ[0]], shape[differ[0]]) if len(differ) == 1 else None
-    if source.ndim != len(shape) or pair not in ((1, 3), (3, 1)) or differ[0] > 1 or (
+    layout = _grey_rgb_layout(*pair) if pair else None
+    if source.ndim != len(shape) or layout is None or differ[0] > 1 or (
             differ[0] == 1 and source.ndim < 3):
         raise UsageError(f"cannot adapt '{name}' from {tuple(source.shape)} to {tuple(shape)}: "
-                         "only 1 <-> 3 image channels can be adapted")
-    dim = differ[0]
-    if pair == (1, 3):
-        repeats = [3 if d == dim else 1 for d in range(source.ndim)]
-        out = source.repeat(*repeats)
-        return out / 3.0 if dim == 1 else out
-    return source.sum(dim=dim, keepdim=True) if dim == 1 else source.mean(dim=dim, keepdim=True)
+                         "only grey <-> RGB image channels can be adapted")
+    dim, (fold, extra) = differ[0], layout
+    image = source.narrow(dim, 0, source.shape[dim] - extra)
+    rest = source.narrow(dim, source.shape[dim] - extra, extra)
+    if pair[0] < pair[1]:  # grey -> RGB: each colour as the grey was
+        image = torch.cat([image] * 3, dim=dim)
+        image = image / 3.0 if dim == 1 else image
+    else:  # RGB -> grey: inputs summed, outputs averaged over the colours
+        colours = image.unflatten(dim, (3, fold))
+        image = colours.sum(dim=dim) if dim == 1 else colours.mean(dim=dim)
+    return torch.cat([image, rest], dim=dim)
 
 
 def grow_tensor(source: torch.Tensor, target: torch.Tensor, name: str,
