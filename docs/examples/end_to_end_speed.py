@@ -37,8 +37,9 @@ from PIL import Image
 SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 
 
-def build(source: Path, folder: Path, count: int, size: int, sigma: float = 15.0) -> None:
-    """Write ``count`` noisy gray ``size`` x ``size`` PNG images made from ``source``."""
+def build(source: Path, folder: Path, count: int, size: tuple[int, int],
+          sigma: float = 15.0) -> None:
+    """Write ``count`` noisy gray PNG images of ``size`` (width, height) made from ``source``."""
     folder.mkdir(parents=True, exist_ok=True)
     files = sorted(p for p in source.iterdir() if p.suffix.lower() in SUFFIXES)[:count]
     if len(files) < count:
@@ -46,7 +47,7 @@ def build(source: Path, folder: Path, count: int, size: int, sigma: float = 15.0
     rng = np.random.default_rng(0)
     for path in files:
         with Image.open(path) as image:
-            gray = np.asarray(image.convert("L").resize((size, size), Image.LANCZOS), float)
+            gray = np.asarray(image.convert("L").resize(size, Image.LANCZOS), float)
         noisy = np.clip(np.rint(gray + rng.normal(0.0, sigma, gray.shape)), 0, 255)
         Image.fromarray(noisy.astype(np.uint8)).save(folder / f"{path.stem}.png")
 
@@ -71,12 +72,19 @@ def timed(args: list[str], out: Path, code: Path | None = None) -> dict[str, flo
             "compute": throughput["compute"]}
 
 
+def image_size(text: str) -> tuple[int, int]:
+    """``--size``: ``512`` (square) or ``640x524`` (width x height)."""
+    width, _, height = text.partition("x")
+    return int(width), int(height or width)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path, help="folder of X-ray images")
     parser.add_argument("work", type=Path, help="scratch folder (replaced)")
     parser.add_argument("--count", type=int, default=8)
-    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--size", type=image_size, default=(512, 512),
+                        help="SIDE or WIDTHxHEIGHT (default 512)")
     parser.add_argument("--rounds", type=int, default=1, help="BM3D runs (default 1)")
     parser.add_argument("--network", default="--bundle=xray",
                         help="denoise option choosing the network (default --bundle=xray)")
@@ -92,7 +100,7 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in [*networks, "bm3d"]}
     plan = networks + (["bm3d", *networks] * args.rounds)
     option = {"network": args.network, "before": args.network, "bm3d": args.classical}
-    print(f"{args.count} images of {args.size}x{args.size}; {os.cpu_count()} CPUs; "
+    print(f"{args.count} images of {args.size[0]}x{args.size[1]}; {os.cpu_count()} CPUs; "
           f"order: {', '.join(plan)}")
     print(f"{'run':<8} {'wall s':>8} {'load':>6} {'tree s':>8} {'compute s':>10}")
     for name in plan:
