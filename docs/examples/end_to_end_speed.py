@@ -1,6 +1,6 @@
 """Time the whole ``medden denoise`` command with a network and with BM3D, side by side.
 
-Builds a folder of COUNT gray PNG images of SIZE x SIZE pixels from the first images of IN
+Builds a folder of COUNT gray PNG images of SIZE (SIDE or WIDTHxHEIGHT) from the first images of IN
 (resized, with seeded Gaussian noise of sigma 15 on the 0-255 scale), then runs, as
 separate processes (start-up, reading and writing included)::
 
