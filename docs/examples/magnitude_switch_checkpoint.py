@@ -44,6 +44,8 @@ def main() -> None:
                         help="share of pixels at or below zero that picks zero_mean")
     parser.add_argument("--out", type=Path, required=True, help="new folder")
     args = parser.parse_args()
+    if args.out.exists():
+        parser.error(f"--out {args.out} exists; give a new folder")
     extra = parse_spec(f"x:{args.magnitude_params}").params if args.magnitude_params else {}
     magnitude = read_checkpoint(args.magnitude)
     zero_spec, zero_state = branch(read_checkpoint(args.zero_mean), {})
