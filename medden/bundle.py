@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 import medden
+from medden.choices import DEFAULT_TILE
 from medden.errors import UsageError
 from medden.pipeline import Pipeline
 from medden.registry import noise_registry, pipeline_registry, recording_plugins
@@ -126,7 +127,7 @@ def _bundle_root(bundle_root: str) -> str:
 
 
 def run_inference(bundle_root: str, dataset_dir: str, output_dir: str,
-                  modality: str | None = None, device: str = "cpu", tile: int = 512,
+                  modality: str | None = None, device: str = "cpu", tile: int = DEFAULT_TILE,
                   self_ensemble: bool = False, strength: float = 1.0) -> None:
     """Denoise ``dataset_dir`` into ``output_dir`` with the bundle (``medden denoise``).
 
@@ -265,7 +266,7 @@ def inference_config(spec: str, modality: str | None, plugins: dict[str, str]
         "output_dir": "$@bundle_root + '/eval'",
         "modality": modality,
         "device": "cpu",
-        "tile": 512,
+        "tile": DEFAULT_TILE,
         "self_ensemble": False,
         "strength": 1.0,
         "network_def": _network_def(spec, plugins),

@@ -31,6 +31,12 @@ __all__ = ["DeclaredNetwork", "declared_network", "untrusted_error"]
 #: First characters MONAI's config parser gives a meaning to (expression, reference, macro).
 _SIGILS = ("$", "@", "%")
 
+#: Run settings of ``inference.json`` a user may change (``monai.bundle run`` passes them to
+#: medden), with the types their values must have; older medden wrote other defaults (``tile``
+#: 512 before 1024).
+_SETTINGS: dict[str, tuple[type, ...]] = {"device": (str,), "tile": (int,),
+                                          "self_ensemble": (bool,), "strength": (int, float)}
+
 
 @dataclass(frozen=True)
 class DeclaredNetwork:
@@ -56,6 +62,14 @@ def _plain(value: Any) -> bool:
     return isinstance(value, str) and not value.startswith(_SIGILS)
 
 
+def _setting(value: Any, types: tuple[type, ...]) -> bool:
+    """A run setting of one of ``types`` that MONAI's parser leaves as it is (no bool for a
+    number: ``True`` is an ``int`` to Python)."""
+    if isinstance(value, bool) and bool not in types:
+        return False
+    return isinstance(value, types) and (not isinstance(value, str) or _plain(value))
+
+
 def declared_network(folder: Path) -> DeclaredNetwork | None:
     """The network of ``folder`` when its ``configs/inference.json`` is medden's own.
 
@@ -69,7 +83,9 @@ def declared_network(folder: Path) -> DeclaredNetwork | None:
     DeclaredNetwork or None
         None when the config cannot be read, or differs in anything from the config
         :func:`medden.bundle.inference_config` makes for the SPEC, modality and plugins it
-        declares (so it holds no expression or ``_target_`` but medden's own).
+        declares (so it holds no expression or ``_target_`` but medden's own) but the values
+        of its run settings (``device``, ``tile``, ``self_ensemble``, ``strength``: plain
+        values of their types).
     """
     from medden.bundle import inference_config
     from medden.intensity import MODALITIES
@@ -86,7 +102,10 @@ def declared_network(folder: Path) -> DeclaredNetwork | None:
         return None
     if modality is not None and modality not in MODALITIES:
         return None
-    if config != inference_config(spec, modality, plugins):
+    expected = inference_config(spec, modality, plugins)
+    if not all(_setting(config[key], types) for key, types in _SETTINGS.items() if key in config):
+        return None
+    if {**config, **{key: expected[key] for key in _SETTINGS}} != expected:
         return None
     return DeclaredNetwork(spec, modality, dict(plugins))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-__all__ = ["MODALITIES", "OUTPUT_FORMATS", "OutputFormat"]
+__all__ = ["DEFAULT_TILE", "MODALITIES", "OUTPUT_FORMATS", "OutputFormat"]
 
 #: Names accepted for ``fit_intensity(..., modality=...)`` and the strategy they select.
 MODALITIES = {
@@ -24,6 +24,10 @@ MODALITIES = {
     "mg": "percentile",
     "rgb": "full_range",
 }
+
+#: 2-D tile edge of learned networks (``--tile``, a bundle's ``tile``): images of up to this
+#: squared many pixels are denoised in one call, larger ones in overlapping blended tiles.
+DEFAULT_TILE = 1024
 
 #: How lossy-compressed inputs are written (see :mod:`medden.io.lossy`).
 OutputFormat = Literal["png", "tiff", "keep"]

@@ -113,6 +113,21 @@ def test_medden_written_configs_are_known(tmp_path):
         assert declared_network(folder) is None, change
 
 
+def test_run_settings_may_be_changed_but_stay_plain_values(tmp_path):
+    """``device``, ``tile``, ``self_ensemble`` and ``strength`` are the user's to set (and an
+    older medden wrote ``tile`` 512); an expression or a value of another type is refused."""
+    weights = network(MEDIAN).state_dict()
+    for index, (change, known) in enumerate([
+            ({"tile": 512}, True), ({"device": "cuda", "self_ensemble": True}, True),
+            ({"strength": 0.5}, True), ({"strength": 1}, True),
+            ({"tile": "$__import__('os').getcwd()"}, False), ({"device": "$'cpu'"}, False),
+            ({"device": "@modality"}, False), ({"tile": 512.5}, False), ({"tile": True}, False),
+            ({"self_ensemble": "true"}, False), ({"strength": [1.0]}, False)]):
+        config = {**inference_config(MEDIAN, "mr", {}), **change}
+        folder = _bundle(tmp_path / f"s{index}", config, weights)
+        assert (declared_network(folder) is not None) == known, change
+
+
 def test_shipped_bundles_are_known():
     for folder in sorted(SHIPPED.iterdir()):
         assert declared_network(folder) is not None, folder.name

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from medden.choices import DEFAULT_TILE
 from medden.commands._common import add_tree_arguments, long_lived, run_tree
 from medden.errors import UsageError
 from medden.strength import blend, describe, parse_strength
@@ -68,9 +69,10 @@ def add_denoiser_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run a --bundle PATH whose configs are not medden's own: MONAI "
                              "runs the Python they contain (docs/bundles.md, 'Threat model')")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--tile", type=int, default=1024,
-                        help="2-D tile edge of learned models (default 1024: about 0.3 GB "
-                             "for the shipped networks on one CPU thread): images larger "
+    parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
+                        help=f"2-D tile edge of learned models (default {DEFAULT_TILE}: "
+                             "about 0.3 GB for the shipped networks on one CPU thread): "
+                             "images larger "
                              "than tile² pixels are denoised in overlapping blended tiles, "
                              "smaller slices are batched up to tile² pixels; bounds memory")
     parser.add_argument("--tile-3d", type=int, default=96,
