@@ -841,6 +841,8 @@ def process_tree(
     finally:
         workers.shutdown(wait=True, cancel_futures=True)
         writers.shutdown(wait=True)
+        while writes:  # in flight at an interruption, finished since: listed as they ended
+            finish_write(*writes.popleft())
         bar.close()
         report.results += results.values()
         report.results.sort(key=lambda r: r.input)

@@ -271,9 +271,9 @@ def test_classical_filters_are_computed_one_at_a_time(tmp_path):
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_ctrl_c_writes_a_report_and_leaves_no_partial_file(tmp_path, monkeypatch, jobs):
-    """One image at a time, the files written are those the report lists; with writes in
-    flight in other threads (``--jobs 2``, and the default for small images) those finish
-    too, unlisted (a resumed run redoes them)."""
+    """The files written are those the report lists, also the writes in flight in other
+    threads at the interruption (``--jobs 2``, and the default for small images), which
+    finish."""
     for i in range(4):
         _png(tmp_path / "in" / f"img{i}.png", seed=i)
     import medden.process
@@ -291,13 +291,13 @@ def test_ctrl_c_writes_a_report_and_leaves_no_partial_file(tmp_path, monkeypatch
                  "--quiet", "--jobs", jobs]) == 130
     report = _report(out)
     assert report["interrupted"] is True
-    assert [f["input"] for f in report["files"]] == ["img0.png", "img1.png"]
-    written = sorted(p.name for p in out.iterdir())
+    listed = [f["input"] for f in report["files"]]
+    assert all(f["status"] == "ok" for f in report["files"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*listed, "report.json"])
     if jobs == "1":
-        assert written == ["img0.png", "img1.png", "report.json"]
+        assert listed == ["img0.png", "img1.png"]
     else:
-        assert {"img0.png", "img1.png", "report.json"} <= set(written) <= {
-            "img0.png", "img1.png", "img3.png", "report.json"}
+        assert listed in (["img0.png", "img1.png"], ["img0.png", "img1.png", "img3.png"])
 
 
 def test_copy_of_source_dataset_is_not_modified(tmp_path):
