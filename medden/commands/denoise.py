@@ -72,9 +72,9 @@ def add_denoiser_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile", type=int, default=DEFAULT_TILE,
                         help=f"2-D tile edge of learned models (default {DEFAULT_TILE}: "
                              "about 0.3 GB for the shipped networks on one CPU thread): "
-                             "images larger "
-                             "than tile² pixels are denoised in overlapping blended tiles, "
-                             "smaller slices are batched up to tile² pixels; bounds memory")
+                             "images larger than tile² pixels are denoised in overlapping "
+                             "blended tiles, smaller slices are batched up to tile² pixels; "
+                             "bounds memory")
     parser.add_argument("--tile-3d", type=int, default=96,
                         help="3-D tile edge of learned 3-D models (default 96)")
     parser.add_argument("--slice-batch", type=int, default=8,
