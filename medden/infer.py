@@ -26,7 +26,8 @@ from torch import nn
 from medden.ensemble import DihedralEnsemble
 from medden.models import built_spatial_dims
 
-__all__ = ["Capabilities", "Denoising", "channels_last", "supported_channels"]
+__all__ = ["Capabilities", "Denoising", "SLICE_BATCH_PIXELS", "channels_last",
+           "supported_channels"]
 
 #: Called with the number of slices (2-D images count as one) just finished.
 Progress = Callable[[int], None]
@@ -80,6 +81,12 @@ def channels_last(network: nn.Module) -> nn.Module:
     return network
 
 
+#: Most pixels of volume slices a learned 2-D network gets in one call.  Small slices gain
+#: from sharing a call; a 512² CT slice does not: 16 of them took 4.2-5.7 s four per call
+#: against 3.5-4.6 s one per call (CT bundle, 2 CPU cores; docs/benchmarks.md, issue 25).
+SLICE_BATCH_PIXELS = 512 * 512
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What :class:`Denoising` needs to know of a network as built.
@@ -117,14 +124,15 @@ class Denoising:
     network : nn.Module
         A :class:`~medden.models.Denoiser` or :class:`~medden.pipeline.Pipeline`.
     tile : int
-        Tile edge (pixels) of 2-D sliding-window inference for learned models; also sets
-        their pixel budget per call (``tile**2``).
+        Tile edge (pixels) of 2-D sliding-window inference for learned models: images of up
+        to ``tile**2`` pixels are denoised in one call.
     tile_3d : int
         Tile edge (voxels) of 3-D sliding-window inference.
     overlap : float
         Tile overlap fraction.
     slice_batch : int
-        At most this many slices of a volume are denoised together by 2-D models.
+        At most this many slices of a volume are denoised together by 2-D models, and learned
+        ones take at most :data:`SLICE_BATCH_PIXELS` pixels of slices per call.
     tile_batch : int
         Tiles run through the network together (multiplies the budget per call).
     device : str
@@ -176,7 +184,7 @@ class Denoising:
     def _slices_per_call(self, slice_shape: tuple[int, ...]) -> int:
         if not self.learned:
             return self.slice_batch
-        return max(1, min(self.slice_batch, self._budget(2) // math.prod(slice_shape)))
+        return max(1, min(self.slice_batch, SLICE_BATCH_PIXELS // math.prod(slice_shape)))
 
     def _run(self, batch: torch.Tensor) -> torch.Tensor:
         """Denoise a CPU batch ``(B, C, *spatial)``; the result is on the CPU."""

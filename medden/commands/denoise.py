@@ -73,12 +73,12 @@ def add_denoiser_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"2-D tile edge of learned models (default {DEFAULT_TILE}: "
                              "about 0.3 GB for the shipped networks on one CPU thread): "
                              "images larger than tile² pixels are denoised in overlapping "
-                             "blended tiles, smaller slices are batched up to tile² pixels; "
-                             "bounds memory")
+                             "blended tiles; bounds memory")
     parser.add_argument("--tile-3d", type=int, default=96,
                         help="3-D tile edge of learned 3-D models (default 96)")
     parser.add_argument("--slice-batch", type=int, default=8,
-                        help="at most this many slices of a volume per call (default 8)")
+                        help="at most this many slices of a volume per call (default 8; "
+                             "a trained network takes at most 512² pixels of slices per call)")
     parser.add_argument("--self-ensemble", action="store_true",
                         help="average a learned network over the 8 flips and quarter turns of "
                              "each image (about +0.1 dB PSNR, 8 times slower)")
