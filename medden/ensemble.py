@@ -9,6 +9,8 @@ The transforms act on the last two axes, so volumes are rotated within their sli
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -18,14 +20,15 @@ __all__ = ["DihedralEnsemble", "dihedral_average", "ENSEMBLE_SUFFIX"]
 ENSEMBLE_SUFFIX = " (self-ensemble x8)"
 
 
-def dihedral_average(network: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def dihedral_average(network: Callable[[torch.Tensor], torch.Tensor],
+                     x: torch.Tensor) -> torch.Tensor:
     """Mean of ``network`` over the 8 flips/rotations of the last two axes of ``x``.
 
     Parameters
     ----------
-    network : nn.Module
-        Maps ``(B, C, ..., H, W)`` to the same shape; must accept ``W x H`` as well as
-        ``H x W`` inputs (every fully convolutional denoiser does).
+    network : callable
+        A denoiser (module or function): maps ``(B, C, ..., H, W)`` to the same shape; must
+        accept ``W x H`` as well as ``H x W`` inputs (every fully convolutional denoiser does).
     x : torch.Tensor
         The batch.
 
@@ -61,3 +64,12 @@ class DihedralEnsemble(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Average of the network's outputs over the 8 transforms of ``x``."""
         return dihedral_average(self.network, x)
+
+    def decide(self, x: torch.Tensor) -> torch.Tensor:
+        """The wrapped pipeline's whole-image decisions (:meth:`medden.pipeline.Pipeline.decide`);
+        they do not depend on the image's orientation."""
+        return self.network.decide(x)
+
+    def forward_decided(self, x: torch.Tensor, decisions: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with the whole-image ``decisions`` of :meth:`decide`."""
+        return dihedral_average(lambda view: self.network.forward_decided(view, decisions), x)

@@ -5,7 +5,9 @@ whole.  A learned model never sees more than one tile's worth of pixels per call
 (``tile**2`` for 2-D, ``tile_3d**3`` for 3-D): slices are batched up to that budget, and an
 image or volume larger than it runs through MONAI's
 :class:`~monai.inferers.SlidingWindowInferer` (overlapping tiles, Gaussian blending), with
-the tiles on the compute device and the stitched result on the CPU.  Activation memory is
+the tiles on the compute device and the stitched result on the CPU; what a pipeline decides per
+image (a noise gate, a branch) it decides on the whole image, not tile by tile
+(:meth:`medden.pipeline.Pipeline.decide`).  Activation memory is
 therefore bounded by the tile size whatever the image size; the image itself and the
 blending buffers (a few float32 copies) come on top.  Classical filters get whole slices.
 Channels a model does not accept together (the volumes of a 4-D NIfTI, RGB for a model
@@ -168,6 +170,10 @@ class Denoising:
         capabilities = capabilities or Capabilities.of(network)
         if capabilities.learned and self.device.type == "cpu":
             channels_last(network)
+        # Pipelines that decide per image (a noise gate, a branch) take their decisions
+        # from the whole image before it is tiled (medden.pipeline); TorchScript exports
+        # made before that have no ``decide`` and decide tile by tile.
+        self.decides_per_image = hasattr(network, "decide")
         self.network = DihedralEnsemble(network) if self_ensemble else network
         self.spatial_dims = capabilities.spatial_dims
         self.channels = capabilities.channels
@@ -199,8 +205,21 @@ class Denoising:
                 overlap=self.overlap, mode="gaussian", padding_mode="reflect",
                 sw_device=self.device, device=torch.device("cpu"),
             )
-            return inferer(batch, self.network)
+            if not self.decides_per_image:
+                return inferer(batch, self.network)
+            return torch.cat([self._tiled_with_decisions(inferer, image)
+                              for image in batch.split(1)])
         return self.network(batch.to(self.device)).cpu()
+
+    def _tiled_with_decisions(self, inferer: Callable[..., torch.Tensor],
+                              image: torch.Tensor) -> torch.Tensor:
+        """Tile one image ``(1, C, *spatial)`` with the decisions taken on all of it."""
+        decisions = self.network.decide(image.to(self.device))
+
+        def tiles(batch: torch.Tensor) -> torch.Tensor:
+            return self.network.forward_decided(batch, decisions.expand(batch.shape[0], -1))
+
+        return inferer(image, tiles)
 
     def _groups(self, channels: int) -> list[slice]:
         if self.channels is None or channels in self.channels:

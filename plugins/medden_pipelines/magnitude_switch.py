@@ -18,7 +18,8 @@ Limits: percentile normalisation (16-bit MRI) maps its 0.5th percentile to zero,
 image has at least 0.5 % of its pixels at or below zero, more when many pixels tie at that
 value; above ``share`` the image goes to ``zero_mean`` (the branch of the earlier releases).
 An image with zero-mean noise and almost no background (less than ``2 * share``) goes to
-``magnitude``.  Tiled inference decides tile by tile.
+``magnitude``.  The branch is picked on the whole image (:meth:`decide`), also when it is
+denoised tile by tile.
 """
 
 from __future__ import annotations
@@ -61,13 +62,33 @@ class MagnitudeSwitchPipeline(Pipeline):
         super().__init__({"zero_mean": pipeline_registry.create(parse_spec(zero_mean)),
                           "magnitude": pipeline_registry.create(parse_spec(magnitude))})
         self.share = float(share)
+        self.zero_mean_width = int(self.stages["zero_mean"].decision_width)
+        magnitude_width = int(self.stages["magnitude"].decision_width)
+        self.decision_width = 1 + self.zero_mean_width + magnitude_width
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Denoise each image of the batch with the branch its share of zeros picks."""
-        to_zero_mean = share_at_or_below_zero(x) >= self.share
+        return self.forward_decided(x, self.decide(x))
+
+    @torch.jit.export
+    def decide(self, x: torch.Tensor) -> torch.Tensor:
+        """Per whole image: 1 for ``zero_mean``, 0 for ``magnitude``, then the branches' own
+        decisions (``zero_mean``'s, then ``magnitude``'s)."""
+        to_zero_mean = (share_at_or_below_zero(x) >= self.share).to(x.dtype).unsqueeze(1)
+        return torch.cat([to_zero_mean, self.stages["zero_mean"].decide(x),
+                          self.stages["magnitude"].decide(x)], dim=1)
+
+    @torch.jit.export
+    def forward_decided(self, x: torch.Tensor, decisions: torch.Tensor) -> torch.Tensor:
+        """Denoise each image (or tile) with the branch and branch decisions :meth:`decide`
+        took on its whole image."""
+        to_zero_mean = decisions[:, 0] > 0.5
+        zero_mean = decisions[:, 1:1 + self.zero_mean_width]
+        magnitude = decisions[:, 1 + self.zero_mean_width:]
         if bool(to_zero_mean.all()):
-            return self.stages["zero_mean"](x)
+            return self.stages["zero_mean"].forward_decided(x, zero_mean)
         if not bool(to_zero_mean.any()):
-            return self.stages["magnitude"](x)
+            return self.stages["magnitude"].forward_decided(x, magnitude)
         pick = to_zero_mean.view([-1] + [1] * (x.dim() - 1))
-        return torch.where(pick, self.stages["zero_mean"](x), self.stages["magnitude"](x))
+        return torch.where(pick, self.stages["zero_mean"].forward_decided(x, zero_mean),
+                           self.stages["magnitude"].forward_decided(x, magnitude))

@@ -16,7 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["tile_noise_sigma", "noise_sigma_map", "limit_change", "gate_weight", "apply_gate"]
+__all__ = ["tile_noise_sigma", "noise_sigma_map", "limit_change", "gate_weight", "apply_gate",
+           "gated_output"]
 
 
 def _tile_sigmas(x: torch.Tensor, tile: int) -> torch.Tensor:
@@ -157,14 +158,34 @@ def apply_gate(x: torch.Tensor, prefiltered: torch.Tensor, denoised: torch.Tenso
     Returns
     -------
     torch.Tensor
-        Per image: ``x`` with its impulses taken from ``denoised`` at an estimate up to
-        ``clean_sigma``, ``denoised`` from ``noisy_sigma`` on, linearly blended between.
-        Impulses are the pixels the filter replaced and the pixels at exactly 0 or 1 that the
-        network moves by more than ``noisy_sigma`` (low-contrast impulses below the filter's
-        threshold).
+        :func:`gated_output` with the weight :func:`gate_weight` gives this batch's noise.
     """
     weight = gate_weight(tile_noise_sigma(prefiltered, quantile=quantile), clean_sigma,
                          noisy_sigma)
+    return gated_output(x, prefiltered, denoised, weight, noisy_sigma)
+
+
+def gated_output(x: torch.Tensor, prefiltered: torch.Tensor, denoised: torch.Tensor,
+                 weight: torch.Tensor, noisy_sigma: float) -> torch.Tensor:
+    """Blend ``x`` (its impulses denoised) and ``denoised`` by each image's gate ``weight``.
+
+    Parameters
+    ----------
+    x, prefiltered, denoised : torch.Tensor
+        As for :func:`apply_gate`; ``x`` may be a tile of the image the weight was taken from.
+    weight : torch.Tensor
+        ``(N,)`` gate weights in [0, 1] (:func:`gate_weight`).
+    noisy_sigma : float
+        The gate's upper level, on the intensity scale of ``x``.
+
+    Returns
+    -------
+    torch.Tensor
+        Per image: ``x`` with its impulses taken from ``denoised`` at weight 0, ``denoised``
+        at weight 1, linearly blended between.  Impulses are the pixels the filter replaced
+        and the pixels at exactly 0 or 1 that the network moves by more than ``noisy_sigma``
+        (low-contrast impulses below the filter's threshold).
+    """
     extreme = (x == 0) | (x == 1)
     impulse = (prefiltered != x) | (extreme & ((denoised - x).abs() > noisy_sigma))
     kept = torch.where(impulse, denoised, x)

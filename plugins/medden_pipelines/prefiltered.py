@@ -29,7 +29,7 @@ import torch
 from medden.pipeline import Pipeline
 from medden.registry import model_registry
 from medden.spec import Spec, parse_spec
-from medden_pipelines.noise_gate import apply_gate, limit_change
+from medden_pipelines.noise_gate import gate_weight, gated_output, limit_change, tile_noise_sigma
 
 
 class PrefilteredPipeline(Pipeline):
@@ -85,15 +85,35 @@ class PrefilteredPipeline(Pipeline):
         self.noisy_sigma = float(noisy_sigma or 0.0) / 255.0
         self.gate_quantile = float(gate_quantile)
         self.change_limit = None if change_limit is None else float(change_limit)
+        self.decision_width = 1 if self.gated else 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Filter, denoise, bound the change (with ``change_limit``), then (with the gate) keep
         the input where the image is clean."""
         prefiltered = self.stages["prefilter"](x)
+        return self._denoise(x, prefiltered, self._gate_weights(prefiltered))
+
+    @torch.jit.export
+    def decide(self, x: torch.Tensor) -> torch.Tensor:
+        """The gate's weight of each whole image, ``(N, 1)`` (``(N, 0)`` without a gate)."""
+        return self._gate_weights(self.stages["prefilter"](x))
+
+    @torch.jit.export
+    def forward_decided(self, x: torch.Tensor, decisions: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with the gate's weights :meth:`decide` took on the whole images."""
+        return self._denoise(x, self.stages["prefilter"](x), decisions)
+
+    def _gate_weights(self, prefiltered: torch.Tensor) -> torch.Tensor:
+        if not self.gated:
+            return prefiltered.new_zeros(prefiltered.shape[0], 0)
+        sigma = tile_noise_sigma(prefiltered, quantile=self.gate_quantile)
+        return gate_weight(sigma, self.clean_sigma, self.noisy_sigma).unsqueeze(1)
+
+    def _denoise(self, x: torch.Tensor, prefiltered: torch.Tensor,
+                 weights: torch.Tensor) -> torch.Tensor:
         denoised = self.stages["model"](prefiltered)
         if self.change_limit is not None:
             denoised = limit_change(prefiltered, denoised, self.change_limit)
         if not self.gated:
             return denoised
-        return apply_gate(x, prefiltered, denoised, self.clean_sigma, self.noisy_sigma,
-                          self.gate_quantile)
+        return gated_output(x, prefiltered, denoised, weights[:, 0], self.noisy_sigma)
