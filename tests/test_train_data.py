@@ -113,6 +113,27 @@ def test_losses():
     mse = build_loss("mse")(noisy, image).item()
     combined = build_loss("mse_ssim:mse_weight=2,ssim_weight=0.5")(noisy, image).item()
     assert ssim > 0.05 and combined == pytest.approx(2 * mse + 0.5 * ssim, rel=1e-5)
+
+
+def test_log_mse_averages_the_images_psnr_not_their_error():
+    target = torch.zeros(2, 1, 8, 8)
+    prediction = target.clone()
+    prediction[0] += 0.1     # MSE 1e-2: PSNR 20 dB
+    prediction[1] += 0.01    # MSE 1e-4: PSNR 40 dB
+    loss = build_loss("log_mse")
+    assert loss(prediction, target).item() == pytest.approx(-30.0, abs=1e-4)
+    # halving the weakly noisy image's error gains as much as halving the noisy one's
+    # (3 dB each), where MSE would count the noisy one 100 times more
+    first, second = prediction.clone(), prediction.clone()
+    first[0] /= 2 ** 0.5
+    second[1] /= 2 ** 0.5
+    assert loss(first, target).item() == pytest.approx(loss(second, target).item(), abs=1e-4)
+    mse = build_loss("mse")
+    gain_noisy = (mse(prediction, target) - mse(first, target)).item()
+    gain_weak = (mse(prediction, target) - mse(second, target)).item()
+    assert gain_noisy == pytest.approx(100 * gain_weak, rel=1e-3)
+    with pytest.raises(ValueError, match="eps"):
+        build_loss("log_mse:eps=0")
     with pytest.raises(SpecError, match="unknown loss 'huber'; valid losses: mse, l1"):
         build_loss("huber")
 

@@ -304,7 +304,7 @@ class TrainConfig:
         ``staged``: epochs of joint fine-tuning of the whole pipeline after the stages.
     loss : str or None
         Loss SPEC of the network (``mse``, ``l1``, ``ssim``, ``mse_ssim``,
-        ``charbonnier``); None = the pipeline's default per stage.
+        ``charbonnier``, ``log_mse``); None = the pipeline's default per stage.
     stage_losses : dict
         Loss SPEC per stage name.
     monitor : {"psnr", "ssim", "loss"}

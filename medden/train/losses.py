@@ -1,4 +1,5 @@
-"""Training losses, named by SPEC: ``mse``, ``l1``, ``ssim``, ``mse_ssim``, ``charbonnier``.
+"""Training losses, named by SPEC: ``mse``, ``l1``, ``ssim``, ``mse_ssim``, ``charbonnier``,
+``log_mse``.
 
 Each loss maps ``(prediction, target)`` batches ``(B, C, *spatial)`` in about [0, 1] to a
 scalar.  Parameters follow the plugin convention (typed ``__init__`` and a numpy
@@ -15,7 +16,7 @@ from medden.params import build_kwargs
 from medden.spec import Spec, SpecError, parse_spec
 
 __all__ = ["MSELoss", "L1Loss", "SSIMDissimilarity", "MSESSIMLoss", "CharbonnierLoss",
-           "LOSSES", "build_loss"]
+           "LogMSELoss", "LOSSES", "build_loss"]
 
 
 class MSELoss(nn.MSELoss):
@@ -93,6 +94,33 @@ class CharbonnierLoss(nn.Module):
         return torch.sqrt((prediction - target) ** 2 + self.eps**2).mean()
 
 
+class LogMSELoss(nn.Module):
+    """Mean over the images of ``10 log10(MSE)``: minus their PSNR (data range 1), averaged.
+
+    A batch mixing noise levels is dominated by its noisiest images under MSE (an image's error
+    scales with the noise variance: σ 50 weighs 625 times σ 2), so a blind network trained on a
+    wide mix learns little about weak noise, the clinical case.  Averaging each image's PSNR
+    instead weighs a dB gained on a weakly noisy image like one on a very noisy image, which is
+    also how the benchmark tables average.
+
+    Parameters
+    ----------
+    eps : float
+        Added to each image's MSE before the logarithm (``1e-10``: a PSNR cap of 100 dB).
+    """
+
+    def __init__(self, eps: float = 1e-10) -> None:
+        super().__init__()
+        if not eps > 0:
+            raise ValueError(f"eps must be positive, got {eps}")
+        self.eps = eps
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean of ``10 log10(MSE + eps)`` over the batch's images."""
+        per_image = (prediction - target).pow(2).flatten(1).mean(dim=1)
+        return 10.0 * torch.log10(per_image + self.eps).mean()
+
+
 #: Loss name -> class.
 LOSSES: dict[str, type[nn.Module]] = {
     "mse": MSELoss,
@@ -100,6 +128,7 @@ LOSSES: dict[str, type[nn.Module]] = {
     "ssim": SSIMDissimilarity,
     "mse_ssim": MSESSIMLoss,
     "charbonnier": CharbonnierLoss,
+    "log_mse": LogMSELoss,
 }
 
 
