@@ -68,7 +68,7 @@ class MagnitudeSwitchPipeline(Pipeline):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Denoise each image of the batch with the branch its share of zeros picks."""
-        return self.forward_decided(x, self.decide(x))
+        return self._route(x, share_at_or_below_zero(x) >= self.share, None)
 
     @torch.jit.export
     def decide(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,13 +82,27 @@ class MagnitudeSwitchPipeline(Pipeline):
     def forward_decided(self, x: torch.Tensor, decisions: torch.Tensor) -> torch.Tensor:
         """Denoise each image (or tile) with the branch and branch decisions :meth:`decide`
         took on its whole image."""
-        to_zero_mean = decisions[:, 0] > 0.5
-        zero_mean = decisions[:, 1:1 + self.zero_mean_width]
-        magnitude = decisions[:, 1 + self.zero_mean_width:]
+        return self._route(x, decisions[:, 0] > 0.5, decisions)
+
+    def _route(self, x: torch.Tensor, to_zero_mean: torch.Tensor,
+               decisions: torch.Tensor | None) -> torch.Tensor:
+        """Each image to its branch; with ``decisions`` the branches use theirs, without
+        they decide on ``x`` themselves (a whole image: one pass, nothing taken twice)."""
         if bool(to_zero_mean.all()):
-            return self.stages["zero_mean"].forward_decided(x, zero_mean)
+            return self._zero_mean(x, decisions)
         if not bool(to_zero_mean.any()):
-            return self.stages["magnitude"].forward_decided(x, magnitude)
+            return self._magnitude(x, decisions)
         pick = to_zero_mean.view([-1] + [1] * (x.dim() - 1))
-        return torch.where(pick, self.stages["zero_mean"].forward_decided(x, zero_mean),
-                           self.stages["magnitude"].forward_decided(x, magnitude))
+        return torch.where(pick, self._zero_mean(x, decisions), self._magnitude(x, decisions))
+
+    def _zero_mean(self, x: torch.Tensor, decisions: torch.Tensor | None) -> torch.Tensor:
+        if decisions is None:
+            return self.stages["zero_mean"](x)
+        return self.stages["zero_mean"].forward_decided(
+            x, decisions[:, 1:1 + self.zero_mean_width])
+
+    def _magnitude(self, x: torch.Tensor, decisions: torch.Tensor | None) -> torch.Tensor:
+        if decisions is None:
+            return self.stages["magnitude"](x)
+        return self.stages["magnitude"].forward_decided(
+            x, decisions[:, 1 + self.zero_mean_width:])
