@@ -118,6 +118,6 @@ def test_denoise_command_with_the_xray_bundle_decides_on_the_whole_image(tmp_pat
                  "--tile", "64", "--quiet"]) == 0
     out = np.asarray(Image.open(tmp_path / "out" / "half.png")).astype(int)
     far_right = (slice(8, -8), slice(160, 248))  # in tiles of the clean half only
-    # the network keeps clean stripes within a grey level or so, but moves most pixels; a
-    # tile-by-tile gate would keep every one of them (weight 0, no impulses)
-    assert (out[far_right] != pixels[far_right]).mean() > 0.2
+    # the network keeps clean stripes within a grey level or so, but moves many pixels (0.8.0:
+    # 15 %); a tile-by-tile gate would keep every one of them (weight 0, no impulses)
+    assert (out[far_right] != pixels[far_right]).mean() > 0.05
