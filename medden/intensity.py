@@ -27,6 +27,13 @@ X-ray, MRI and everything else (16-bit rasters included): robust percentiles: of
     than /65535 because 16-bit containers usually hold 10-14-bit data, which /65535 would
     squeeze into a small part of [0, 1].  A constant image gets scale 1.
 
+Images stored with the smallest value displayed white (DICOM ``MONOCHROME1``, TIFF
+min-is-white; ``ImageMeta.inverted``) get the same window turned round (a negative
+``scale``): 0 is the displayed black, 1 the displayed white, as in every image the networks
+were trained on, and as the signal-dependent noise models (Poisson, camera) assume (white:
+the most photons counted in the display's sense). The HU window of CT is physical and is
+never turned round.
+
 The map is linear and never clips: values outside the window or the percentile range
 land outside [0, 1] and come back exactly on :meth:`IntensityMap.denormalise`.  Clipping
 to the representable range happens only when writing files.
@@ -64,14 +71,15 @@ class IntensityMap:
     offset : float
         Original-unit value mapped to 0.
     scale : float
-        Original-unit width mapped to 1 (positive).
+        Original-unit width mapped to 1: positive, or negative for an image turned round
+        (``ImageMeta.inverted``); ``abs(scale)`` is what one normalised unit is worth.
     """
 
     offset: float
     scale: float
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.offset) and math.isfinite(self.scale) and self.scale > 0):
+        if not (math.isfinite(self.offset) and math.isfinite(self.scale) and self.scale != 0):
             raise ValueError(f"invalid intensity map offset={self.offset}, scale={self.scale}")
 
     def normalise(self, x: ArrayT) -> ArrayT:
@@ -190,10 +198,14 @@ def fit_intensity(image: MedicalImage, modality: str | None = None) -> Intensity
         return CT_MAP
     if strategy == "full_range":
         low, high = image.meta.value_range
-        return IntensityMap(offset=low, scale=high - low)
-    values = np.asarray(image.data)
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        raise ValueError("image has no finite values")
-    low, high = np.percentile(values, PERCENTILES)
-    return IntensityMap(offset=float(low), scale=float(high - low) if high > low else 1.0)
+    else:
+        values = np.asarray(image.data)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            raise ValueError("image has no finite values")
+        low, high = (float(v) for v in np.percentile(values, PERCENTILES))
+        if high <= low:
+            high = low + 1.0
+    if image.meta.inverted:
+        return IntensityMap(offset=high, scale=low - high)
+    return IntensityMap(offset=low, scale=high - low)

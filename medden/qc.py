@@ -149,8 +149,8 @@ def quality_checks(noisy: np.ndarray, denoised: np.ndarray, mapping: IntensityMa
         flags.append("unchanged")
     return {
         "noise_before": round(before * 255, 3), "noise_after": round(after * 255, 3),
-        "noise_before_units": round(before * mapping.scale, 3),
-        "noise_after_units": round(after * mapping.scale, 3),
+        "noise_before_units": round(before * abs(mapping.scale), 3),
+        "noise_after_units": round(after * abs(mapping.scale), 3),
         "units": "HU" if mapping == CT_MAP else "stored value",
         "residual_std": round(spread * 255, 3),
         "residual_output_correlation": round(local, 4),

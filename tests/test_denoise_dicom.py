@@ -17,7 +17,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from scipy import ndimage
 
@@ -230,3 +230,71 @@ def test_two_series_in_one_folder_are_scored_apart(tmp_path):
     assert [r["file"] for r in rows] == ["study (series of 4 files, first a0)", "study/b0",
                                          "mean"]
     assert all(30 < r["psnr"] < 80 for r in rows)
+
+
+SAMPLE_XRAY = Path(__file__).resolve().parents[1] / "samples" / "xray_chest_00026402_000.png"
+
+
+def _radiograph(path: Path, stored: np.ndarray, photometric: str) -> Path:
+    """A 12-bit digital radiograph (DX) of ``stored`` values, shown as ``photometric``."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.PatientID, ds.PixelSpacing = "DX", "P1", [0.7, 0.7]
+    ds.Rows, ds.Columns = stored.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = stored.astype(np.uint16).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _twins(folder: Path) -> np.ndarray:
+    """The sample radiograph at 256², 12-bit, as ``m2/dx.dcm`` (MONOCHROME2) and as its
+    twin ``m1/dx.dcm`` stored turned round (MONOCHROME1): the same picture on a viewer.
+    Returns the MONOCHROME2 values."""
+    from PIL import Image
+
+    shown = np.asarray(Image.open(SAMPLE_XRAY).convert("L").resize((256, 256)), np.float64)
+    stored = np.rint(shown / 255 * 4095)
+    _radiograph(folder / "m2" / "dx.dcm", stored, "MONOCHROME2")
+    _radiograph(folder / "m1" / "dx.dcm", 4095 - stored, "MONOCHROME1")
+    return stored
+
+
+def test_photon_noise_on_a_monochrome1_radiograph_follows_the_display(tmp_path):
+    """Many CR/DX systems store MONOCHROME1 (white at the lowest value). Photon noise is
+    strongest where the display is white: the twins get the same draws, turned round."""
+    _twins(tmp_path)
+    noisy = {}
+    for name in ("m1", "m2"):
+        assert main(["noise", str(tmp_path / name), str(tmp_path / f"{name}_noisy"),
+                     "--noise", "poisson:peak=3000", "--quiet"]) == 0
+        noisy[name] = pydicom.dcmread(tmp_path / f"{name}_noisy" / "dx.dcm").pixel_array
+    assert not np.array_equal(noisy["m2"], pydicom.dcmread(tmp_path / "m2" / "dx.dcm").pixel_array)
+    np.testing.assert_allclose(noisy["m1"].astype(np.int32), 4095 - noisy["m2"], atol=1)
+
+
+def test_a_monochrome1_radiograph_is_denoised_as_displayed(tmp_path):
+    """A network trained on radiographs as displayed denoises a MONOCHROME1 file as its
+    MONOCHROME2 twin, not as a negative, and writes it back as MONOCHROME1."""
+    stored = _twins(tmp_path)
+    assert main(["noise", str(tmp_path / "m2"), str(tmp_path / "m2_noisy"),
+                 "--noise", "poisson:peak=3000", "--quiet"]) == 0
+    noisy = pydicom.dcmread(tmp_path / "m2_noisy" / "dx.dcm")
+    _radiograph(tmp_path / "m1_noisy" / "dx.dcm", 4095 - noisy.pixel_array, "MONOCHROME1")
+    denoised = {}
+    for name in ("m1", "m2"):
+        assert main(["denoise", str(tmp_path / f"{name}_noisy"), str(tmp_path / f"{name}_out"),
+                     "--bundle", "xray", "--quiet"]) == 0
+        out = pydicom.dcmread(tmp_path / f"{name}_out" / "dx.dcm")
+        assert out.PhotometricInterpretation == ("MONOCHROME1" if name == "m1" else "MONOCHROME2")
+        denoised[name] = out.pixel_array.astype(np.int32)
+    difference = np.abs(denoised["m1"] - (4095 - denoised["m2"]))
+    assert difference.max() <= 2, difference.max()  # float rounding only
+    error = np.abs(denoised["m2"] - stored).mean()
+    assert error < 0.8 * np.abs(noisy.pixel_array - stored).mean()  # and it was denoised

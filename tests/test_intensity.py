@@ -116,3 +116,26 @@ def test_only_ct_holds_and_nothing_outside_holds_nothing():
     tails = np.array([-0.2, 0.5, 1.3], np.float32)  # percentile tails of an MR image
     assert hold_outside_window(tails.copy(), IntensityMap(offset=0.0, scale=1.0)) is None
     assert hold_outside_window(np.array([0.0, 0.5, 1.0], np.float32), CT_MAP) is None
+
+
+def _inverted(image: MedicalImage) -> MedicalImage:
+    image.meta.inverted = True
+    return image
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+def test_an_image_displayed_white_at_its_minimum_is_turned_round(dtype):
+    rng = np.random.default_rng(0)
+    stored = rng.integers(0, 4096 if dtype == "uint16" else 256, (40, 50)).astype(dtype)
+    plain = fit_intensity(image_of(stored[None], dtype))
+    turned = fit_intensity(_inverted(image_of(stored[None], dtype)))
+    assert turned.scale == -plain.scale < 0
+    # the same window, its ends swapped: displayed black -> 0, displayed white -> 1
+    np.testing.assert_allclose(turned.normalise(stored), 1.0 - plain.normalise(stored), atol=1e-6)
+    back = turned.denormalise(turned.normalise(stored.astype(np.float32)))
+    np.testing.assert_array_equal(np.rint(back), stored)
+
+
+def test_ct_in_hu_is_never_turned_round():
+    image = _inverted(read_image(REAL_CT))
+    assert fit_intensity(image) == CT_MAP

@@ -203,6 +203,7 @@ def test_monochrome1_is_not_inverted(tmp_path):
                           modality="CR")
     image = read_image(save(source, tmp_path / "cr.dcm"))
     np.testing.assert_array_equal(image.data[0], pixels)  # stored values, not 1000 - x
+    assert image.meta.inverted  # the models see it turned round (medden.intensity)
     out = pydicom.dcmread(write_image(image, tmp_path / "o.dcm")[0])
     assert out.PhotometricInterpretation == "MONOCHROME1"
     np.testing.assert_array_equal(out.pixel_array, pixels)
@@ -511,6 +512,19 @@ def test_tiff_16bit_gray_round_trip_and_clipping(tmp_path):
     image.data[0, 0, :2] = [70000.0, -5.0]
     clipped = tifffile.imread(write_image(image, tmp_path / "c.tif")[0])
     assert clipped[0, :2].tolist() == [65535, 0]
+
+
+def test_tiff_min_is_white_keeps_its_values_and_says_it_is_inverted(tmp_path):
+    gray = ramp((10, 12), 0, 4095, "uint16")
+    tifffile.imwrite(tmp_path / "w.tif", gray, photometric="miniswhite")
+    image = read_image(tmp_path / "w.tif")
+    assert image.meta.inverted
+    np.testing.assert_array_equal(image.data[0], gray)
+    with tifffile.TiffFile(write_image(image, tmp_path / "o.tif")[0]) as tif:
+        assert tif.pages[0].photometric == tifffile.PHOTOMETRIC.MINISWHITE
+        np.testing.assert_array_equal(tif.pages[0].asarray(), gray)
+    tifffile.imwrite(tmp_path / "b.tif", gray, photometric="minisblack")
+    assert not read_image(tmp_path / "b.tif").meta.inverted
 
 
 def test_tiff_stack_and_planar_rgb_round_trip(tmp_path):

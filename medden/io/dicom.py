@@ -10,7 +10,8 @@ Reading
   taken per frame from the Pixel Value Transformation functional group of enhanced
   multi-frame objects when present.  A Modality LUT Sequence is not applied.
 * MONOCHROME1 images are *not* inverted: ``data`` follows the stored values, and the written
-  file keeps MONOCHROME1, so the file displays exactly as its source did.
+  file keeps MONOCHROME1, so the file displays exactly as its source did.  ``meta.inverted``
+  says so, and :func:`medden.intensity.fit_intensity` turns them round for the models.
 * Compressed transfer syntaxes (JPEG baseline/lossless, JPEG-LS, JPEG 2000, RLE; decoded
   by the installed pylibjpeg plugins) are decompressed on read.
   ``meta.extra["decompressed_from"]`` names the source syntax.
@@ -299,6 +300,7 @@ def _image(entries: list[_Entry], layout: str) -> MedicalImage:
         modality=str(first.get("Modality") or "") or None,
         value_range=(float(ends.min()), float(ends.max())),
         extra=extra,
+        inverted=str(first.get("PhotometricInterpretation") or "").upper() == "MONOCHROME1",
     )
     return MedicalImage(data if volume else data[:, 0], meta)
 

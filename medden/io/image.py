@@ -55,6 +55,12 @@ class ImageMeta:
         Writers clip to it, so out-of-range values saturate instead of wrapping around.
     extra : dict
         Format-specific state for the writer (datasets, header and affine, mode, ...).
+    inverted : bool
+        True when the smallest value displays white (DICOM ``MONOCHROME1``, TIFF
+        min-is-white, as many computed and digital radiography systems store their images).
+        :func:`medden.intensity.fit_intensity` turns such images round, so that models and
+        noise models see them as displayed, dense tissue bright; the values written back
+        keep the file's own polarity.
     """
 
     source: Path | None
@@ -63,6 +69,7 @@ class ImageMeta:
     modality: str | None
     value_range: tuple[float, float]
     extra: dict[str, Any] = field(default_factory=dict)
+    inverted: bool = False
 
 
 @dataclass

@@ -93,8 +93,9 @@ def _is_tiff(path: Path) -> bool:
     return path.suffix.lower() in _TIFF_SUFFIXES
 
 
-def _image(path: Path, channels: np.ndarray, extra: dict) -> MedicalImage:
-    """Build the image from stored values ``(C, [D,] H, W)`` (alpha already removed)."""
+def _image(path: Path, channels: np.ndarray, extra: dict, inverted: bool = False) -> MedicalImage:
+    """Build the image from stored values ``(C, [D,] H, W)`` (alpha already removed);
+    ``inverted``: the smallest value displays white."""
     extra["shape"] = channels.shape
     dtype = channels.dtype.newbyteorder("=")
     meta = ImageMeta(
@@ -104,6 +105,7 @@ def _image(path: Path, channels: np.ndarray, extra: dict) -> MedicalImage:
         modality="RGB" if channels.shape[0] == 3 else None,
         value_range=dtype_limits(dtype),
         extra=extra,
+        inverted=inverted,
     )
     return MedicalImage(channels.astype(np.float32), meta)
 
@@ -243,7 +245,8 @@ def _read_tiff(path: Path) -> MedicalImage:
     if extras:
         extra["alpha"] = array[-extras:].copy()
         array = array[:-extras]
-    return _image(path, array, extra)
+    return _image(path, array, extra,
+                  inverted=options["photometric"] == tifffile.PHOTOMETRIC.MINISWHITE)
 
 
 def read_raster(path: Path) -> MedicalImage:
