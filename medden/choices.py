@@ -14,8 +14,8 @@ __all__ = ["DEFAULT_TILE", "MODALITIES", "OUTPUT_FORMATS", "OutputFormat"]
 #: Names accepted for ``fit_intensity(..., modality=...)`` and the strategy they select.
 MODALITIES = {
     "ct": "window",
-    "mr": "percentile",
-    "mri": "percentile",
+    "mr": "magnitude",
+    "mri": "magnitude",
     "xray": "percentile",
     "x-ray": "percentile",
     "cr": "percentile",

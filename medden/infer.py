@@ -121,6 +121,10 @@ class Capabilities:
 class Denoising:
     """Apply a denoiser (model or pipeline) to ``(C, H, W)`` images and ``(C, D, H, W)`` volumes.
 
+    A colour image given to a gray (1-channel) network is denoised channel by channel; a gray
+    image given to a colour-only network gets its value in all three channels and the mean
+    of the three outputs.
+
     Parameters
     ----------
     network : nn.Module
@@ -221,8 +225,15 @@ class Denoising:
 
         return inferer(image, tiles)
 
+    def _widens(self, channels: int) -> bool:
+        """A gray image for a colour network: it gets the gray value in all three channels,
+        as RGB files store a monochrome sensor's image (and as such networks were trained
+        on monochrome camera noise), and the three outputs are averaged back to one."""
+        return (channels == 1 and self.channels is not None and 1 not in self.channels
+                and 3 in self.channels)
+
     def _groups(self, channels: int) -> list[slice]:
-        if self.channels is None or channels in self.channels:
+        if self.channels is None or channels in self.channels or self._widens(channels):
             return [slice(0, channels)]
         if 1 in self.channels:
             return [slice(c, c + 1) for c in range(channels)]
@@ -268,6 +279,9 @@ class Denoising:
             raise ValueError(
                 f"the model supports {self.spatial_dims}-D images, got a {dims}-D image"
             )
+        if self._widens(image.shape[0]):
+            colour = self(image.expand(3, *image.shape[1:]).contiguous(), progress=progress)
+            return torch.mean(colour, dim=0, keepdim=True, out=out)
         if out is None:
             out = torch.empty_like(image)
         for group in self._groups(image.shape[0]):

@@ -18,14 +18,23 @@ CT (DICOM Modality ``CT``, or ``modality="ct"``): a fixed HU window, offset -102
     window (W 400) would make σ = 25 ≈ 39 HU but would push lung and bone outside [0, 1].
 8-bit data (stored dtype ``uint8``/``int8``, e.g. PNG/JPEG X-ray, MRI slices, RGB photos):
     the full representable range (offset 0, scale 255 for rasters), exactly the papers'
-    ``/255``, so σ = 25 means 25 grey levels.  This rule comes before the CT one when the
-    modality is not given explicitly, so an 8-bit DICOM labelled CT (a screen capture)
-    is not squeezed into a 4095 HU window.
-X-ray, MRI and everything else (16-bit rasters included): robust percentiles: offset is
+    ``/255``, so σ = 25 means 25 grey levels.  ``modality="rgb"`` asks for this range; it
+    gets the percentiles below for deeper data (a microscope camera's 12-bit image in a
+    16-bit TIFF would fill a sixteenth of [0, 1], its noise looking 16 times weaker).
+    This rule comes before the CT one when the modality is not given explicitly, so an
+    8-bit DICOM labelled CT (a screen capture) is not squeezed into a 4095 HU window.
+X-ray and everything else (16-bit rasters included): robust percentiles: offset is
     the 0.5th and ``offset + scale`` the 99.5th percentile of the finite values (all
     channels together, so colour balance is kept).  16-bit rasters use percentiles rather
     than /65535 because 16-bit containers usually hold 10-14-bit data, which /65535 would
     squeeze into a small part of [0, 1].  A constant image gets scale 1.
+MRI (DICOM Modality ``MR``, or ``modality="mr"``): magnitude images, whose zero is no
+    signal: offset 0 and ``scale`` the 99.5th percentile.  The noise of a magnitude image
+    depends on that zero (its background is a Rician or χ floor above it), so the map must
+    not move it: the 0.5th percentile of a noisy scan lies on that floor (about a tenth of
+    the 99.5th percentile for 8 coils at SNR 10) and would pull the floor down to 0, where
+    the networks read zero-mean noise.  An image with nothing above zero falls back to the
+    percentiles.
 
 Images stored with the smallest value displayed white (DICOM ``MONOCHROME1``, TIFF
 min-is-white; ``ImageMeta.inverted``) get the same window turned round (a negative
@@ -171,8 +180,11 @@ def _strategy(image: MedicalImage, modality: str | None) -> str:
         return MODALITIES[key]
     if np.dtype(image.meta.original_dtype).itemsize == 1:
         return "full_range"
-    if (image.meta.modality or "").upper() == "CT":
+    kind = (image.meta.modality or "").upper()
+    if kind == "CT":
         return "window"
+    if kind == "MR":
+        return "magnitude"
     return "percentile"
 
 
@@ -196,14 +208,16 @@ def fit_intensity(image: MedicalImage, modality: str | None = None) -> Intensity
     strategy = _strategy(image, modality)
     if strategy == "window":
         return CT_MAP
-    if strategy == "full_range":
+    if strategy == "full_range" and np.dtype(image.meta.original_dtype).itemsize == 1:
         low, high = image.meta.value_range
-    else:
+    else:  # deeper data asked for as "rgb" too: a 16-bit container rarely holds 16 bits
         values = np.asarray(image.data)
         values = values[np.isfinite(values)]
         if values.size == 0:
             raise ValueError("image has no finite values")
         low, high = (float(v) for v in np.percentile(values, PERCENTILES))
+        if strategy == "magnitude" and high > 0:
+            low = 0.0
         if high <= low:
             high = low + 1.0
     if image.meta.inverted:

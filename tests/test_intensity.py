@@ -62,11 +62,11 @@ def test_ct_uses_the_fixed_hu_window():
     assert mapping.normalise(np.array([-1000.0], np.float32))[0] == pytest.approx(24 / 4095)
 
 
-def test_percentiles_for_mr_xray_and_unknown_16bit():
+def test_percentiles_for_xray_and_unknown_16bit():
     rng = np.random.default_rng(0)
     data = rng.gamma(2.0, 200.0, size=(1, 64, 64)).round()
     data[0, 0, :10] = 60000.0  # outliers do not set the scale
-    for modality, fmt in (("MR", "dicom"), ("DX", "dicom"), (None, "raster")):
+    for modality, fmt in (("DX", "dicom"), (None, "raster")):
         image = image_of(data, "uint16", modality, fmt)
         mapping = fit_intensity(image)
         low, high = np.percentile(image.data, [0.5, 99.5])
@@ -74,7 +74,14 @@ def test_percentiles_for_mr_xray_and_unknown_16bit():
         assert mapping.scale < 5000
     nifti = image_of(data, "int16", None, "nifti")
     assert fit_intensity(nifti, "ct") == IntensityMap(-1024.0, 4095.0)
-    assert fit_intensity(nifti, "MRI").offset == pytest.approx(np.percentile(data, 0.5))
+    assert fit_intensity(nifti, "xray").offset == pytest.approx(np.percentile(data, 0.5))
+
+
+def test_rgb_asks_for_the_full_range_of_8_bits_only():
+    twelve_bits = image_of(np.linspace(100, 340, 64).reshape(1, 8, 8), "uint16")
+    mapping = fit_intensity(twelve_bits, "rgb")  # not /65535: the percentiles
+    assert mapping.offset == pytest.approx(np.percentile(twelve_bits.data, 0.5))
+    assert mapping.scale < 300
 
 
 def test_8bit_and_rgb_use_the_full_range():
@@ -139,3 +146,21 @@ def test_an_image_displayed_white_at_its_minimum_is_turned_round(dtype):
 def test_ct_in_hu_is_never_turned_round():
     image = _inverted(read_image(REAL_CT))
     assert fit_intensity(image) == CT_MAP
+
+
+def test_mr_magnitude_keeps_zero_at_zero():
+    rng = np.random.default_rng(1)
+    clean = np.zeros((64, 64))
+    clean[16:48, 16:48] = 3000.0
+    coils = rng.normal(clean / np.sqrt(8), 100.0, (8, 2, 64, 64))  # 8 coils, real and imaginary
+    magnitude = np.sqrt((coils ** 2).sum(axis=(0, 1)))  # its background: a χ floor near 400
+    image = image_of(magnitude[None], "uint16", modality="MR", fmt="dicom")
+    mapping = fit_intensity(image)
+    assert mapping.offset == 0.0
+    assert mapping.scale == pytest.approx(np.percentile(magnitude, 99.5))
+    assert fit_intensity(image, "mri") == mapping
+    # the percentiles would have put the floor's lower tail at 0
+    assert fit_intensity(image, "xray").offset > 200.0
+    # nothing above zero: the percentiles
+    negative = image_of(-magnitude[None], "int16", modality="MR", fmt="dicom")
+    assert fit_intensity(negative).offset == pytest.approx(np.percentile(-magnitude, 0.5))

@@ -14,12 +14,12 @@ or at zero once clipped), and so do Poisson, speckle and impulse noise on a blac
 background.  This pipeline counts the pixels at or below zero of each image and runs
 ``zero_mean`` when they are at least ``share`` of the image, ``magnitude`` otherwise.
 
-Limits: percentile normalisation (16-bit MRI) maps its 0.5th percentile to zero, so such an
-image has at least 0.5 % of its pixels at or below zero, more when many pixels tie at that
-value; above ``share`` the image goes to ``zero_mean`` (the branch of the earlier releases).
-An image with zero-mean noise and almost no background (less than ``2 * share``) goes to
-``magnitude``.  The branch is picked on the whole image (:meth:`decide`), also when it is
-denoised tile by tile.
+It needs the image's zero where the data's zero is: :func:`medden.intensity.fit_intensity`
+keeps it for MRI (offset 0; a percentile window would put the lower tail of the coil floor
+there). Limits: a magnitude image that stores exact zeros (a masked or zero-filled border)
+on at least ``share`` of its pixels goes to ``zero_mean``; an image with zero-mean noise and
+almost no background (less than ``2 * share``) goes to ``magnitude``.  The branch is picked
+on the whole image (:meth:`decide`), also when it is denoised tile by tile.
 """
 
 from __future__ import annotations
