@@ -16,8 +16,9 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+from _examples import load_example
 from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from scipy import ndimage
 
@@ -236,26 +237,8 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SAMPLE_XRAY = SAMPLES / "xray_chest_00026402_000.png"
 
 
-SOP_CLASSES = {"DX": "1.2.840.10008.5.1.4.1.1.1.1", "MR": "1.2.840.10008.5.1.4.1.1.4"}
-
-
-def _unsigned_dicom(path: Path, stored: np.ndarray, modality: str = "DX",
-                    photometric: str = "MONOCHROME2", bits: int = 12) -> Path:
-    """A single-frame ``modality`` image of unsigned ``bits``-bit ``stored`` values."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = SOP_CLASSES[modality]
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality, ds.PatientID, ds.PixelSpacing = modality, "P1", [0.7, 0.7]
-    ds.Rows, ds.Columns = stored.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, photometric
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, bits, bits - 1, 0
-    ds.PixelData = stored.astype(np.uint16).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+#: builds DICOM files as scanners write them (also used by docs/examples/noisy_files_check.py)
+write_dicom = load_example("noisy_files_check").write_dicom
 
 
 def _twins(folder: Path) -> np.ndarray:
@@ -266,8 +249,8 @@ def _twins(folder: Path) -> np.ndarray:
 
     shown = np.asarray(Image.open(SAMPLE_XRAY).convert("L").resize((256, 256)), np.float64)
     stored = np.rint(shown / 255 * 4095)
-    _unsigned_dicom(folder / "m2" / "dx.dcm", stored)
-    _unsigned_dicom(folder / "m1" / "dx.dcm", 4095 - stored, photometric="MONOCHROME1")
+    write_dicom(folder / "m2" / "dx.dcm", stored, "DX", "MONOCHROME2", 12)
+    write_dicom(folder / "m1" / "dx.dcm", 4095 - stored, "DX", "MONOCHROME1", 12)
     return stored
 
 
@@ -291,8 +274,8 @@ def test_a_monochrome1_radiograph_is_denoised_as_displayed(tmp_path):
     assert main(["noise", str(tmp_path / "m2"), str(tmp_path / "m2_noisy"),
                  "--noise", "poisson:peak=3000", "--quiet"]) == 0
     noisy = pydicom.dcmread(tmp_path / "m2_noisy" / "dx.dcm")
-    _unsigned_dicom(tmp_path / "m1_noisy" / "dx.dcm", 4095 - noisy.pixel_array,
-                    photometric="MONOCHROME1")
+    write_dicom(tmp_path / "m1_noisy" / "dx.dcm", 4095 - noisy.pixel_array.astype(np.float64),
+                "DX", "MONOCHROME1", 12)
     denoised = {}
     for name in ("m1", "m2"):
         assert main(["denoise", str(tmp_path / f"{name}_noisy"), str(tmp_path / f"{name}_out"),
@@ -319,7 +302,7 @@ def test_a_noisy_magnitude_mr_scan_keeps_its_coil_noise_floor(tmp_path):
 
     clean = np.asarray(Image.open(SAMPLES / "mri_brain_t1ce_0_1000.jpg").convert("L"), np.float64)
     stored = np.rint(clean * 16)  # 12-bit data in a 16-bit container
-    _unsigned_dicom(tmp_path / "in" / "mr.dcm", stored, modality="MR", bits=16)
+    write_dicom(tmp_path / "in" / "mr.dcm", stored, "MR", "MONOCHROME2", 16)
     assert main(["noise", str(tmp_path / "in"), str(tmp_path / "noisy"),
                  "--noise", "mri_coil:coils=8,snr=10", "--quiet"]) == 0
     assert main(["denoise", str(tmp_path / "noisy"), str(tmp_path / "out"),
