@@ -40,6 +40,17 @@ def _half_noisy() -> torch.Tensor:
     return image[None]
 
 
+def _with_black_border(image: torch.Tensor) -> torch.Tensor:
+    """``image`` ``(1, 128, 256)`` with a black border 40 columns wide that carries the noise,
+    clipped: half its pixels at zero, scattered among positive ones as zero-mean noise leaves
+    them (8 % of the image; the magnitude switch sends it to ``zero_mean``)."""
+    border = noise_registry.create("gaussian:sigma=25")(torch.zeros(1, 1, 128, 40),
+                                                        torch.Generator().manual_seed(1))
+    image = image.clone()
+    image[:, :, :40] = border[0].clamp(0, 1)
+    return image
+
+
 def _denoise(spec: str, image: torch.Tensor, tile: int, per_tile: bool = False,
              self_ensemble: bool = False) -> torch.Tensor:
     denoising = Denoising(pipeline_registry.create(spec), tile=tile, capabilities=TILED,
@@ -69,8 +80,7 @@ def test_the_gate_decides_on_the_whole_image_not_on_each_tile(self_ensemble):
 
 
 def test_the_magnitude_switch_picks_one_branch_for_the_whole_image():
-    image = _half_noisy()
-    image[:, :, :40] = 0.0  # a black border: 16 % of the image at zero, all in the left tiles
+    image = _with_black_border(_half_noisy())  # zeros in the left tiles only
     right = (..., slice(8, -8), slice(160, 248))  # in tiles without zeros (see above)
     zero_mean = _denoise(ZERO_MEAN, image, tile=1024)[right]
     magnitude = _denoise(MAGNITUDE, image, tile=1024)[right]
@@ -87,8 +97,7 @@ def test_forward_is_forward_decided_with_the_images_own_decisions():
     gated = ("prefiltered:model=(noise_aware_unet:features=[8|16],blocks=1),"
              "clean_sigma=1.5,noisy_sigma=2")
     switch = pipeline_registry.create(f"magnitude_switch:zero_mean=({gated}),magnitude=({gated})")
-    batch = torch.cat([_half_noisy()[None], _half_noisy()[None]])
-    batch[0, :, :, :40] = 0.0
+    batch = torch.cat([_with_black_border(_half_noisy())[None], _half_noisy()[None]])
     decisions = switch.decide(batch)
     assert decisions.shape == (2, 3) and switch.decision_width == 3
     assert decisions[:, 0].tolist() == [1.0, 0.0]

@@ -19,7 +19,8 @@ dx
     the MONOCHROME1 ones, so both hold the same noisy picture. Scores against MONOCHROME2.
 mr
     MR magnitude slices as 16-bit DICOM (values × 16), noise ``--noise`` (default 8-coil
-    non-central χ noise at SNR 10).
+    non-central χ noise at SNR 10); ``--zero-border N`` zero-fills a border N pixels wide in
+    the clean and the noisy files, as distortion correction or resampling leave it.
 camera
     12-bit monochrome camera images in 16-bit TIFF, as fluorescence microscopes write them:
     ``--photons`` photons at each image's brightest pixel (Poisson), gain 8 ADU per photon,
@@ -117,12 +118,24 @@ def build_dx(images: list[Path], work: Path, noise: str) -> dict[str, Path]:
     return {"MONOCHROME2": work / "noisy", "MONOCHROME1": work / "noisy_monochrome1"}
 
 
-def build_mr(images: list[Path], work: Path, noise: str) -> dict[str, Path]:
+def zero_border(image: np.ndarray, width: int) -> np.ndarray:
+    """``image`` with a zero-filled border ``width`` pixels wide (0: as it is)."""
+    if width:
+        image = image.copy()
+        image[:width], image[-width:], image[:, :width], image[:, -width:] = 0, 0, 0, 0
+    return image
+
+
+def build_mr(images: list[Path], work: Path, noise: str, border: int) -> dict[str, Path]:
     for path in images:
-        write_dicom(work / "clean" / f"{path.stem}.dcm", gray(path) * 16, "MR", "MONOCHROME2",
-                    16)
+        write_dicom(work / "clean" / f"{path.stem}.dcm", zero_border(gray(path) * 16, border),
+                    "MR", "MONOCHROME2", 16)
     medden("noise", str(work / "clean"), str(work / "noisy"), "--noise", noise, "--quiet")
-    return {"16-bit DICOM": work / "noisy"}
+    for path in sorted((work / "noisy").glob("*.dcm")) if border else []:
+        noisy = pydicom.dcmread(path).pixel_array.astype(np.float64)
+        write_dicom(path, zero_border(noisy, border), "MR", "MONOCHROME2", 16)
+    label = f"16-bit DICOM, {border}-pixel zero border" if border else "16-bit DICOM"
+    return {label: work / "noisy"}
 
 
 def build_camera(images: list[Path], work: Path, photons: float) -> dict[str, Path]:
@@ -148,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", choices=("dx", "mr", "camera"), required=True)
     parser.add_argument("--noise", help="noise SPEC for dx and mr (default: see the kinds)")
     parser.add_argument("--photons", type=float, default=30.0, help="camera: photons at white")
+    parser.add_argument("--zero-border", type=int, default=0, metavar="N",
+                        help="mr: zero-fill a border N pixels wide")
     parser.add_argument("--run", action="append", required=True, metavar="OPTIONS",
                         help="denoise options of one run, e.g. '--bundle mri' (repeatable)")
     parser.add_argument("--before", type=Path, metavar="DIR",
@@ -161,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True)
     if args.kind == "camera":
         inputs = build_camera(images, args.work, args.photons)
+    elif args.kind == "dx":
+        inputs = build_dx(images, args.work, args.noise or DEFAULT_NOISE["dx"])
     else:
-        build = build_dx if args.kind == "dx" else build_mr
-        inputs = build(images, args.work, args.noise or DEFAULT_NOISE[args.kind])
+        inputs = build_mr(images, args.work, args.noise or DEFAULT_NOISE["mr"], args.zero_border)
     clean = args.work / "clean"
     print(f"{len(list(clean.iterdir()))} images ({args.kind}); PSNR in dB (medden evaluate)")
     print(f"{'input':<16} {'run':<40} {'PSNR':>7}")
