@@ -91,7 +91,8 @@ def fill_zero_runs(x: torch.Tensor, runs: torch.Tensor) -> torch.Tensor:
 
 
 class MagnitudeSwitchPipeline(Pipeline):
-    """Run ``magnitude`` on images without pixels at or below zero, ``zero_mean`` on the rest.
+    """Run ``magnitude`` on magnitude images (no pixel at or below zero but in zero runs),
+    ``zero_mean`` on the rest.
 
     Parameters
     ----------
