@@ -28,8 +28,8 @@ from torch import nn
 from medden.ensemble import DihedralEnsemble
 from medden.models import built_spatial_dims
 
-__all__ = ["Capabilities", "Denoising", "SLICE_BATCH_PIXELS", "channels_last",
-           "supported_channels"]
+__all__ = ["Capabilities", "Denoising", "SLICE_BATCH_PIXELS", "channel_plan", "channels_last",
+           "run_fitting_channels", "supported_channels"]
 
 #: Called with the number of slices (2-D images count as one) just finished.
 Progress = Callable[[int], None]
@@ -81,6 +81,50 @@ def channels_last(network: nn.Module) -> nn.Module:
         if tensor.dim() == 4:
             tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
     return network
+
+
+def channel_plan(supported: tuple[int, ...] | None, channels: int) -> str:
+    """How a network taking ``supported`` channels (None: any) denoises an image of
+    ``channels``: ``"as is"``; ``"per channel"`` (a gray network, a colour image: one channel
+    at a time); ``"widen"`` (a colour-only network, a gray image: the gray value in all three
+    channels, as RGB files store a monochrome sensor's image and as such networks were trained
+    on monochrome camera noise, and the three outputs averaged back to one).
+
+    Raises
+    ------
+    ValueError
+        When neither fits (e.g. a 2-channel image for a colour network).
+    """
+    if supported is None or channels in supported:
+        return "as is"
+    if 1 in supported:
+        return "per channel"
+    if channels == 1 and 3 in supported:
+        return "widen"
+    raise ValueError(f"the model takes {supported} channels, the image has {channels}")
+
+
+def run_fitting_channels(network: nn.Module, supported: tuple[int, ...] | None,
+                         x: torch.Tensor) -> torch.Tensor:
+    """``network`` on a batch ``(N, C, *spatial)`` of any channel count it can take by
+    :func:`channel_plan`, as :class:`Denoising` gives it images (for callers that run a
+    network on whole batches, such as ``medden benchmark``); the output has ``x``'s shape.
+
+    Parameters
+    ----------
+    network : nn.Module
+        A model or pipeline.
+    supported : tuple of int or None
+        The channel counts it takes (:func:`supported_channels`; None: any).
+    x : torch.Tensor
+        The batch.
+    """
+    plan = channel_plan(supported, x.shape[1])
+    if plan == "per channel":
+        return torch.cat([network(x[:, c:c + 1]) for c in range(x.shape[1])], dim=1)
+    if plan == "widen":
+        return network(x.expand(-1, 3, *x.shape[2:]).contiguous()).mean(dim=1, keepdim=True)
+    return network(x)
 
 
 #: Most pixels of volume slices a learned 2-D network gets in one call.  Small slices gain
@@ -226,20 +270,12 @@ class Denoising:
         return inferer(image, tiles)
 
     def _widens(self, channels: int) -> bool:
-        """A gray image for a colour network: it gets the gray value in all three channels,
-        as RGB files store a monochrome sensor's image (and as such networks were trained
-        on monochrome camera noise), and the three outputs are averaged back to one."""
-        return (channels == 1 and self.channels is not None and 1 not in self.channels
-                and 3 in self.channels)
+        return channel_plan(self.channels, channels) == "widen"
 
     def _groups(self, channels: int) -> list[slice]:
-        if self.channels is None or channels in self.channels or self._widens(channels):
-            return [slice(0, channels)]
-        if 1 in self.channels:
+        if channel_plan(self.channels, channels) == "per channel":
             return [slice(c, c + 1) for c in range(channels)]
-        raise ValueError(
-            f"the model takes {self.channels} channels, the image has {channels}"
-        )
+        return [slice(0, channels)]
 
     def steps(self, shape: tuple[int, ...]) -> int:
         """Progress units :meth:`__call__` reports for an image of ``shape``."""

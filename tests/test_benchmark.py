@@ -183,3 +183,22 @@ def test_same_seed_same_numbers(run, tmp_path):
              for r in _rows(tmp_path / "other" / "quality.csv")}
     first = {(r["noise"], r["level"], r["model"]): r["psnr"] for r in _rows(out / "quality.csv")}
     assert other["gaussian", "15", "median"] != first["gaussian", "15", "median"]
+
+
+def test_trained_networks_get_other_channel_counts_as_denoise_gives_them(tmp_path):
+    """Gray images for the colour bundle (the gray value in three channels) and colour images
+    for a gray bundle (channel by channel): scored, as ``medden denoise`` runs them, not a
+    traceback."""
+    gray = _write_phantoms(tmp_path / "gray", count=2, size=64)
+    colour = tmp_path / "colour"
+    colour.mkdir()
+    for path in sorted(gray.glob("*.png")):
+        Image.open(path).convert("RGB").save(colour / path.name)
+    for data, bundle in ((gray, "multimodal"), (colour, "xray")):
+        out = tmp_path / f"out_{bundle}"
+        assert main(["benchmark", "--data", str(data), "--models", f"identity,{bundle}",
+                     "--noise", "gaussian", "--levels", "25", "--seed", "0", "--out", str(out),
+                     "--skip", "oracle,ablation,curves,cost,figures", "--quiet"]) == 0
+        scores = {row["model"]: float(row["psnr"]) for row in _rows(out / "quality.csv")}
+        network = next(label for label in scores if label.startswith("bundle"))
+        assert scores[network] > scores["identity"] + 3.0, scores

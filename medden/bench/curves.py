@@ -59,7 +59,7 @@ def validity_curves(
                 noisy = noisy_image(image, condition, noise, seed)
                 inputs[c, i] = _psnr(clean, noisy)
                 for m, method in enumerate(scored):
-                    outputs[c, m, i] = _psnr(clean, method.network(noisy))
+                    outputs[c, m, i] = _psnr(clean, method.denoise(noisy))
                 steps.update()
     rows = []
     for c, condition in enumerate(conditions):

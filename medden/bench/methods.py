@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from medden.ensemble import ENSEMBLE_SUFFIX, DihedralEnsemble
 from medden.errors import UsageError
+from medden.infer import Capabilities, run_fitting_channels
 from medden.models import ClassicalDenoiser
 from medden.registry import model_registry, pipeline_registry
 from medden.spec import Spec, parse_spec, split_top_level
@@ -41,6 +43,9 @@ class Method:
         False for a learned network built from a SPEC (random weights).
     spec : Spec or None
         The model SPEC when the entry is a registered classical model (for oracle tuning).
+    channels : tuple of int or None
+        The channel counts ``network`` takes (None: any); :meth:`denoise` fits other images to
+        them as ``medden denoise`` does.
     """
 
     label: str
@@ -48,6 +53,12 @@ class Method:
     learned: bool
     trained: bool
     spec: Spec | None = None
+    channels: tuple[int, ...] | None = None
+
+    def denoise(self, batch: torch.Tensor) -> torch.Tensor:
+        """The network on ``batch`` ``(N, C, *spatial)``, whatever its channel count
+        (:func:`medden.infer.run_fitting_channels`)."""
+        return run_fitting_channels(self.network, self.channels, batch)
 
     @property
     def scored(self) -> bool:
@@ -112,7 +123,9 @@ def _trained(entry: str, trust: bool = False) -> Method | None:
     """The trained network of a bundle folder or NAME, or of a checkpoint path; else None.
 
     Bundles and checkpoints are loaded as ``medden denoise`` loads them
-    (:mod:`medden.denoisers`); the row label is theirs (``bundle xray_denoise 0.1.0``).
+    (:mod:`medden.denoisers`); the row label is theirs (``bundle xray_denoise 0.1.0``). Images
+    of another channel count get the network as ``medden denoise`` gives it
+    (:meth:`Method.denoise`).
     A NAME is a shipped or installed bundle, never a folder of the current directory; a
     bundle PATH whose configs are not medden's own needs ``trust``.
     """
@@ -130,7 +143,9 @@ def _trained(entry: str, trust: bool = False) -> Method | None:
         except UsageError:
             return None
         network = load_bundle(entry)
-    return Method(network.label, network.network.eval(), True, True)
+    capabilities = network.capabilities or Capabilities.of(network.network)
+    return Method(network.label, network.network.eval(), True, True,
+                  channels=capabilities.channels)
 
 
 def resolve_method(entry: str, allow_untrained: bool = False, trust_bundles: bool = False
@@ -179,7 +194,7 @@ def self_ensembled(method: Method) -> Method:
     The label gains :data:`~medden.ensemble.ENSEMBLE_SUFFIX`.
     """
     return Method(method.label + ENSEMBLE_SUFFIX, DihedralEnsemble(method.network).eval(),
-                  method.learned, method.trained)
+                  method.learned, method.trained, channels=method.channels)
 
 
 def resolve_methods(entries: Iterable[str], allow_untrained: bool = False,

@@ -153,7 +153,7 @@ class _QualityJob:
             tuned = self.tunes_under(condition.noise)
             outputs: dict[str, tuple[np.ndarray, str]] = {}
             for method in self.methods:
-                outputs[method.label] = (_clipped(method.network(noisy)), "")
+                outputs[method.label] = (_clipped(method.denoise(noisy)), "")
                 if tuned and method.label in self.tuners:
                     best, setting = self.tuners[method.label].best(noisy, clean)
                     outputs[method.label + ORACLE_SUFFIX] = (_clipped(best), setting)
