@@ -11,8 +11,9 @@ dicts, ``configs/train.json`` with the magnitude network's training config), whi
         --magnitude runs/mri_chi/best.pt --out /tmp/mri_switch
     medden bundle --info configs/bundles/mri_denoise.info.yaml /tmp/mri_switch bundles/mri_denoise
 
-The zero-mean branch keeps its SPEC as it is (with its noise gate); the magnitude branch takes
-its checkpoint's SPEC with ``--magnitude-params`` added (none by default).
+Each branch takes its checkpoint's SPEC with ``--zero-mean-params`` / ``--magnitude-params``
+added (none by default): a bundle folder's SPEC keeps its noise gate, a training run's needs it
+given again (``--zero-mean-params clean_sigma=1.5,noisy_sigma=2.0`` for the MRI bundle).
 """
 
 from __future__ import annotations
@@ -33,11 +34,18 @@ def branch(data: dict, extra: dict[str, object]) -> tuple[str, dict[str, torch.T
     return str(Spec(trained.name, {**trained.params, **extra})), data["model"]
 
 
+def params(text: str) -> dict[str, object]:
+    """The parameters of a ``key=value,...`` string (none for an empty one)."""
+    return parse_spec(f"x:{text}").params if text else {}
+
+
 def main() -> None:
     """Write the joined checkpoint folder."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--zero-mean", required=True, help="checkpoint or bundle folder")
     parser.add_argument("--magnitude", required=True, help="checkpoint or bundle folder")
+    parser.add_argument("--zero-mean-params", default="",
+                        help="parameters added to the zero-mean SPEC, e.g. clean_sigma=1.5")
     parser.add_argument("--magnitude-params", default="",
                         help="parameters added to the magnitude SPEC, e.g. change_limit=3")
     parser.add_argument("--share", type=float, default=0.01,
@@ -46,10 +54,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.out.exists():
         parser.error(f"--out {args.out} exists; give a new folder")
-    extra = parse_spec(f"x:{args.magnitude_params}").params if args.magnitude_params else {}
     magnitude = read_checkpoint(args.magnitude)
-    zero_spec, zero_state = branch(read_checkpoint(args.zero_mean), {})
-    magnitude_spec, magnitude_state = branch(magnitude, extra)
+    zero_spec, zero_state = branch(read_checkpoint(args.zero_mean), params(args.zero_mean_params))
+    magnitude_spec, magnitude_state = branch(magnitude, params(args.magnitude_params))
     spec = str(Spec("magnitude_switch", {"zero_mean": zero_spec, "magnitude": magnitude_spec,
                                          "share": args.share}))
     state = {**{f"stages.zero_mean.{k}": v for k, v in zero_state.items()},
