@@ -25,7 +25,7 @@ def run_main(module, monkeypatch, *argv: str) -> None:
 
 def test_split_and_join_give_the_shipped_network(tmp_path, monkeypatch):
     run_main(branches, monkeypatch, str(BUNDLE), str(tmp_path / "branches"))
-    shipped, _ = load_checkpoint(BUNDLE)
+    shipped, shipped_info = load_checkpoint(BUNDLE)
     image = torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         for name in branches.BRANCHES:
@@ -38,7 +38,6 @@ def test_split_and_join_give_the_shipped_network(tmp_path, monkeypatch):
              "--magnitude", str(tmp_path / "branches" / "magnitude"),
              "--out", str(tmp_path / "joined"))
     joined, info = load_checkpoint(tmp_path / "joined")
-    _, shipped_info = load_checkpoint(BUNDLE)
     assert info["pipeline"] == shipped_info["pipeline"]
     noisy = (image * 0.6 + 0.2 + 0.05 * torch.randn(1, 1, 64, 64,
                                                       generator=torch.Generator().manual_seed(1)))
